@@ -1,0 +1,3 @@
+from rioagent.cli import main
+
+raise SystemExit(main())

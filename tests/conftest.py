@@ -1,0 +1,1 @@
+from tests.conftest_servers import *  # noqa: F403
