@@ -29,7 +29,7 @@ from rioagent.headless import (
     run_task,
 )
 from rioagent.models.base import ModelError
-from rioagent.output import StreamJsonPrinter, result_dict
+from rioagent.output import StreamJsonPrinter, json_line, result_dict, safe_write
 from rioagent.session import new_session_id
 
 
@@ -90,8 +90,7 @@ def read_batch(path: Path, flags: dict[str, Any] | None = None) -> list[BatchIte
 
 
 def _print_line(out: IO[str], text: str) -> None:
-    out.write(text + "\n")
-    out.flush()
+    safe_write(out, text + "\n")
 
 
 async def run_items(
@@ -130,7 +129,7 @@ async def run_items(
         if error is not None and finished.status != "done":
             print_error(f"{item.repo} (line {item.line}): {error_message(error)}", err)
         if output_format == "json":
-            _print_line(out, json.dumps(result_dict(finished, **tags), ensure_ascii=False, default=str))
+            safe_write(out, json_line(result_dict(finished, **tags)))
         elif output_format == "text":
             summary = " ".join((finished.summary or finished.reason).split())[:100]
             _print_line(

@@ -163,13 +163,12 @@ def _sessions(args: argparse.Namespace) -> int:
     except SessionError as exc:
         print_error(str(exc))
         return EXIT_USAGE
-    if args.json:
-        import json
+    from rioagent.output import TextPrinter, json_line, safe_write
 
+    if args.json:
         for event in events:
-            print(json.dumps(event.to_dict(), ensure_ascii=False, default=str))
+            safe_write(sys.stdout, json_line(event.to_dict()))
         return 0
-    from rioagent.output import TextPrinter
 
     printer = TextPrinter(sys.stdout)
     for event in events:

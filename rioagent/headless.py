@@ -65,10 +65,10 @@ class HeadlessApprover:
         self._lock = asyncio.Lock()  # concurrent batch runs must not ask at once
 
     async def __call__(self, request: ApprovalRequested) -> Any:
-        from rioagent.approval import ApprovalDecision
+        from rioagent.approval import HEADLESS_NOTE, ApprovalDecision
 
         if not self.interactive:
-            return ApprovalDecision(False, note="no one to approve")
+            return ApprovalDecision(False, note=HEADLESS_NOTE)
         async with self._lock:
             self.err.write(
                 f"\n{request.name} needs approval: {request.reason}\n{request.preview}\nAllow? [y/N] "

@@ -29,6 +29,8 @@ from rioagent.events import (
 
 OUTPUT_FORMATS = ("text", "json", "stream-json")
 
+# Arguments too long to be worth a glance on a one-line summary (file bodies, edit texts, the final summary).
+_BULKY = ("content", "file_text", "old_str", "new_str", "text", "summary")
 _TOOL_CALL_XML = re.compile(r"<tool_call>.*?(?:</tool_call>|\Z)", re.DOTALL)
 
 
@@ -41,9 +43,28 @@ def result_dict(finished: Finished, **extra: Any) -> dict[str, Any]:
     return {**finished.to_dict(), **extra}
 
 
-def _write_json(out: IO[str], data: dict[str, Any]) -> None:
-    out.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+def json_line(data: dict[str, Any]) -> str:
+    """One JSON line, UTF-8 safe: text read from odd files can hold lone surrogates, which UTF-8 cannot
+    encode; those lines fall back to \\u escapes (still valid JSON, read back unchanged)."""
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(data, ensure_ascii=True, default=str)
+    return text + "\n"
+
+
+def safe_write(out: IO[str], text: str) -> None:
+    try:
+        out.write(text)
+    except UnicodeEncodeError:  # a terminal that cannot show some character, or a lone surrogate
+        encoding = getattr(out, "encoding", None) or "utf-8"
+        out.write(text.encode(encoding, "replace").decode(encoding))
     out.flush()
+
+
+def _write_json(out: IO[str], data: dict[str, Any]) -> None:
+    safe_write(out, json_line(data))
 
 
 class StreamJsonPrinter:
@@ -84,23 +105,20 @@ def describe_call(name: str, arguments: dict[str, Any], limit: int = 120) -> str
     """A tool call on one line: the command or path first, since that is what a reader looks for."""
     for key in ("command", "path", "pattern", "query"):
         if isinstance(arguments.get(key), str):
-            rest = {
-                k: v
-                for k, v in arguments.items()
-                if k != key and k not in ("old_str", "new_str", "file_text")
-            }
+            rest = {k: v for k, v in arguments.items() if k != key and k not in _BULKY}
             tail = " ".join(f"{k}={_one_line(str(v), 30)}" for k, v in rest.items())
             return _one_line(f"{name} {arguments[key]}" + (f"  ({tail})" if tail else ""), limit)
-    args = " ".join(f"{k}={_one_line(str(v), 40)}" for k, v in arguments.items())
+    args = " ".join(f"{k}={_one_line(str(v), 40)}" for k, v in arguments.items() if k not in _BULKY)
     return _one_line(f"{name} {args}".strip(), limit)
 
 
 def output_preview(output: str, lines: int = 4, width: int = 160) -> list[str]:
+    """The first line and the last few: a command's verdict (the error, the exit code) comes at the end."""
     rows = [row.rstrip() for row in output.strip("\n").splitlines()] or ["(no output)"]
-    shown = [row if len(row) <= width else row[: width - 1] + "…" for row in rows[:lines]]
     if len(rows) > lines:
-        shown.append(f"… ({len(rows) - lines} more lines)")
-    return shown
+        tail = max(1, lines - 1)
+        rows = [rows[0], f"… ({len(rows) - 1 - tail} more lines)", *rows[-tail:]]
+    return [row if len(row) <= width else row[: width - 1] + "…" for row in rows]
 
 
 def changed_files(patch: str) -> list[str]:
@@ -115,8 +133,7 @@ class TextPrinter:
         self.show_thoughts = show_thoughts
 
     def _say(self, text: str = "") -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
+        safe_write(self.out, text + "\n")
 
     def event(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
@@ -137,7 +154,7 @@ class TextPrinter:
                 self._say(prose)
         elif isinstance(event, ToolStarted):
             self._say(f"→ {describe_call(event.name, event.arguments)}")
-        elif isinstance(event, ToolFinished):
+        elif isinstance(event, ToolFinished) and event.name != "finish":  # its summary closes the log
             mark = "✗" if event.is_error else "✓"
             for i, row in enumerate(output_preview(event.output)):
                 self._say(f"  {mark if i == 0 else ' '} {row}")

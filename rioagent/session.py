@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from rioagent.config import state_dir
 from rioagent.events import TRANSIENT_EVENTS, Event, event_from_dict
+from rioagent.output import json_line
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class SessionLog:
     def append(self, event: Event) -> None:
         if isinstance(event, TRANSIENT_EVENTS) or self._fh is None:
             return
-        self._fh.write(json.dumps(event.to_dict(), ensure_ascii=False, default=str) + "\n")
+        self._fh.write(json_line(event.to_dict()))
         # A flush per event keeps the file readable if we die; fsync is paid once, at close.
         self._fh.flush()
 

@@ -41,7 +41,7 @@ def require_llama_cpp() -> None:
         check_llama_cpp()
         find_gguf()
     except ModelError as exc:
-        if os.environ.get("CI"):
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
             pytest.fail(f"CI is set but the llama.cpp demo server can't run: {exc}")
         pytest.skip(str(exc))
 

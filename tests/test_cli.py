@@ -101,6 +101,8 @@ def test_help_version_and_no_command(tmp_path: Path) -> None:
         (["run", "x", "--batch", "f.jsonl"], "give no TASK"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["sessions"], "required"),
+        (["run", "x", "--resume", "nope"], "no session 'nope'"),
+        (["run", "--batch", "missing.jsonl"], "cannot read it"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
@@ -129,13 +131,14 @@ def test_config_error_names_file_and_key(tmp_path: Path) -> None:
 
 
 def test_unreachable_endpoint_exits_3_fast(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
     start = time.monotonic()
     result = rioagent(
         tmp_path,
         "run",
         "hi",
         "--repo",
-        str(tmp_path),
+        str(tmp_path / "repo"),
         "--endpoint",
         f"http://127.0.0.1:{closed_port()}/v1",
         "--model",
@@ -148,6 +151,7 @@ def test_unreachable_endpoint_exits_3_fast(tmp_path: Path) -> None:
 
 def test_wrong_model_name_exits_2_listing_served_models(tmp_path: Path, fake_server) -> None:
     server = fake_server([{"content": "never sent"}], models=["qwen3.5-test", "rio-3.5"])
+    (tmp_path / "repo").mkdir()
     result = rioagent(
         tmp_path, "run", "hi", "--repo", str(tmp_path), "--endpoint", server.base_url, "--model", "qwen-typo"
     )

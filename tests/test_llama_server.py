@@ -59,7 +59,7 @@ async def test_streams_content_and_reports_usage(llama_server):
     assert reply.usage.prompt_tokens > 0
 
     # The same request without streaming gets the server's own token counts: ours must agree.
-    async with httpx.AsyncClient(timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, trust_env=False) as client:
         body = {**model.request_body(PROMPT, []), "stream": False}
         body.pop("stream_options")
         answer = (await client.post(f"{llama_server.base_url}/chat/completions", json=body)).json()
@@ -122,4 +122,4 @@ async def test_demo_backend_starts_and_stops_its_own_server():
         await model.aclose()
     assert process.poll() is not None  # the server process is gone
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{server.base_url}/models", timeout=2)
+        httpx.get(f"{server.base_url}/models", timeout=2, trust_env=False)

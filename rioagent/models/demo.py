@@ -135,7 +135,7 @@ class LlamaServer:
                     f"{self.log_tail()}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.base_url}/models", timeout=2.0).status_code == 200:
+                if httpx.get(f"{self.base_url}/models", timeout=2.0, trust_env=False).status_code == 200:
                     return
             time.sleep(0.2)
         self.stop()

@@ -8,7 +8,9 @@ then the profile's `extra_body` merged last so it can override any of it.
 
 What comes back: the thought from `delta.reasoning` (newer vLLM) or `delta.reasoning_content` (older
 vLLM, llama.cpp), the answer from `delta.content`, OpenAI-native `delta.tool_calls` assembled into
-ToolCalls. Calls the model wrote into `content` (Qwen3.5 XML) are left for the agent to parse.
+ToolCalls. Calls the model wrote into `content` (Qwen3.5 XML) are left for the agent to parse, and so are
+native calls that fail to parse (unknown tool, broken JSON): they are appended to the content as Hermes
+`<tool_call>{json}</tool_call>` text, so the agent's parser reports the fault to the model.
 
 Usage: taken from the server's final usage chunk. When the server does not split out reasoning tokens
 (`usage.completion_tokens_details.reasoning_tokens`), they are estimated as the reasoning's share of the
@@ -78,6 +80,8 @@ class EndpointModel:
             timeout=httpx.Timeout(profile.read_timeout, connect=profile.connect_timeout),
             transport=transport,
             headers=headers,
+            # An HTTP(S)_PROXY meant for the outside world must not swallow a server on this machine.
+            trust_env=not _is_loopback(self.base_url),
         )
         self._answered_once = False
 
@@ -210,11 +214,12 @@ class EndpointModel:
     async def _read(
         self, response: httpx.Response, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     ) -> AsyncIterator[StreamChunk | ModelReply]:
-        from rioagent.toolcalls import ToolCallAssembler
+        from rioagent.toolcalls import ToolCallAssembler, ToolCallParseError
 
         content: list[str] = []
         reasoning: list[str] = []
         assembler = ToolCallAssembler()
+        raw_calls: list[dict[str, Any]] = []  # kept only to hand malformed calls on to the agent
         usage: dict[str, Any] | None = None
         finish_reason = ""
         deltas = 0
@@ -243,6 +248,7 @@ class EndpointModel:
                         yield StreamChunk("content", text)
                     if calls := delta.get("tool_calls"):
                         assembler.feed(calls)
+                        raw_calls.extend(calls)
                         deltas += 1
                     finish_reason = choice.get("finish_reason") or finish_reason
         except httpx.TimeoutException as exc:
@@ -260,8 +266,14 @@ class EndpointModel:
                 f"the stream from {self.base_url} broke after {chars} chars (closed before it finished); "
                 "retry the step"
             )
-        tool_calls: list[ToolCall] = assembler.calls(tools)
         reasoning_text, content_text = "".join(reasoning), "".join(content)
+        try:
+            tool_calls: list[ToolCall] = assembler.calls(tools)
+        except ToolCallParseError:
+            # Malformed native calls go into the content as Hermes JSON: the agent parses content
+            # calls anyway, hits the same fault there, and tells the model what to fix.
+            tool_calls = []
+            content_text += _hermes_text(raw_calls)
         yield ModelReply(
             content=content_text,
             reasoning=reasoning_text,
@@ -269,6 +281,31 @@ class EndpointModel:
             usage=_usage(usage, reasoning_text, content_text, tool_calls, deltas, messages, tools),
             finish_reason=finish_reason or "stop",
         )
+
+
+def _hermes_text(deltas: list[dict[str, Any]]) -> str:
+    """Streamed OpenAI tool-call deltas, joined per call and written as `<tool_call>{json}</tool_call>`."""
+    parts: dict[Any, dict[str, Any]] = {}
+    for delta in deltas:
+        if not isinstance(delta, dict):
+            continue
+        fn = delta.get("function") if isinstance(delta.get("function"), dict) else {}
+        part = parts.setdefault(delta.get("index", 0), {"name": "", "arguments": ""})
+        part["name"] = part["name"] or fn.get("name") or ""
+        part["arguments"] += fn.get("arguments") if isinstance(fn.get("arguments"), str) else ""
+    blocks = []
+    for part in parts.values():
+        try:
+            arguments: Any = json.loads(part["arguments"] or "{}")
+        except ValueError:
+            arguments = part["arguments"]  # left as the broken text, so the parser can quote it
+        call = json.dumps({"name": part["name"], "arguments": arguments}, ensure_ascii=False)
+        blocks.append(f"\n<tool_call>\n{call}\n</tool_call>")
+    return "".join(blocks)
+
+
+def _is_loopback(url: str) -> bool:
+    return httpx.URL(url).host in ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
