@@ -33,6 +33,10 @@ from rioagent.output import StreamJsonPrinter, json_line, result_dict, safe_writ
 from rioagent.session import new_session_id
 
 
+class _NotStarted(Exception):
+    pass
+
+
 @dataclass
 class BatchItem:
     line: int
@@ -112,6 +116,8 @@ async def run_items(
 
         async with semaphore:
             try:
+                if interrupts.count:  # Ctrl-C came while this task waited its turn: don't start it
+                    raise _NotStarted
                 result = await run_task(
                     item.task,
                     item.repo,
@@ -125,6 +131,12 @@ async def run_items(
                 finished, error = result.finished, result.error
             except (ModelError, ConfigError) as exc:  # this task could not start; the others still run
                 finished, error = failed_result(sid, "error", error_message(exc)), exc
+                on_event(finished)
+            except _NotStarted:
+                finished, error = (
+                    failed_result(sid, "interrupted", "not started: the batch was interrupted"),
+                    None,
+                )
                 on_event(finished)
         if error is not None and finished.status != "done":
             print_error(f"{item.repo} (line {item.line}): {error_message(error)}", err)

@@ -30,7 +30,8 @@ def reply(*calls: str, text: str = "", reasoning: str = "") -> ModelReply:
 
 
 def chars_to_tokens(messages: list[dict[str, Any]]) -> int:
-    return sum(len(str(m.get("content") or "")) + len(str(m.get("reasoning_content") or "")) for m in messages) // 4
+    text = "".join(str(m.get("content") or "") + str(m.get("reasoning_content") or "") for m in messages)
+    return len(text) // 4
 
 
 class ScriptedModel:
@@ -75,7 +76,8 @@ class ScriptedModel:
             raise self.fail_at[index]
         queue = self.turns if tools else self.summaries
         if not queue:
-            raise AssertionError(f"ScriptedModel ran out of {'turns' if tools else 'summaries'} at call {index}")
+            which = "turns" if tools else "summaries"
+            raise AssertionError(f"ScriptedModel ran out of {which} at call {index}")
         turn = queue.pop(0)
         if callable(turn) and not isinstance(turn, BaseException | ModelReply):
             turn = turn(messages, tools)

@@ -163,7 +163,8 @@ def test_allow_and_deny_patterns() -> None:
     denied = verdict(BASH, {"command": "ls && docker run x"}, "auto", deny=["docker *"])
     assert denied.action == "deny" and "docker *" in denied.reason
     # Deny wins over allow.
-    assert verdict(BASH, {"command": "docker ps"}, "ask", allow=["docker*"], deny=["docker *"]).action == "deny"
+    both = verdict(BASH, {"command": "docker ps"}, "ask", allow=["docker*"], deny=["docker *"])
+    assert both.action == "deny"
     assert matching_pattern("make test", ["make *"], every_part=True) == "make *"
     assert matching_pattern("make test", ["pytest*"], every_part=True) is None
 
@@ -264,8 +265,11 @@ async def test_ask_allows_denies_with_a_note_and_remembers(repo: Path) -> None:
 
 async def test_a_remembered_no_is_not_asked_again(repo: Path) -> None:
     approver = RecordingApprover(ApprovalDecision(False, note="no network", remember=True))
-    turns = [xml_call("bash", command="curl -s http://127.0.0.1:9"),
-             xml_call("bash", command="curl -s http://127.0.0.1:9/other"), xml_call("finish", summary="ok")]
+    turns = [
+        xml_call("bash", command="curl -s http://127.0.0.1:9"),
+        xml_call("bash", command="curl -s http://127.0.0.1:9/other"),
+        xml_call("finish", summary="ok"),
+    ]
     events, _ = await run(repo, "ask", turns, approver)
     assert len(approver.requests) == 1
     second = results(events)[1]
@@ -273,7 +277,8 @@ async def test_a_remembered_no_is_not_asked_again(repo: Path) -> None:
 
 
 async def test_headless_ask_is_denied_with_a_hint(repo: Path) -> None:
-    events, _ = await run(repo, "ask", [xml_call("bash", command="echo hi"), xml_call("finish", summary="ok")])
+    turns = [xml_call("bash", command="echo hi"), xml_call("finish", summary="ok")]
+    events, _ = await run(repo, "ask", turns)
     assert any(isinstance(e, ApprovalRequested) for e in events)
     denied = results(events)[0]
     assert denied.is_error and HEADLESS_NOTE in denied.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import sys
 import threading
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rioagent.messages import ToolCall
-from rioagent.tools.base import ToolContext, ToolError, ToolRegistry, load_specs
+from rioagent.tools.base import ToolContext, ToolError, ToolRegistry, ToolResult, load_specs
 from rioagent.tools.bash import MAX_OUTPUT_CHARS, ShellSession, clean_output, run_bash
 
 
@@ -73,7 +74,7 @@ def test_multiline_heredoc_and_syntax_errors(shell: ShellSession) -> None:
 
 
 def test_marker_lookalikes_do_not_confuse_it(shell: ShellSession) -> None:
-    fake = shell.run(r"printf '\036RIO0123456789abcdef:0\037 and more\n'; set | grep -c __rio; exit_code=7", 10)
+    fake = shell.run(r"printf '\036RIO0123456789abcdef:0\037 and more\n'; set | grep -c __rio", 10)
     assert fake.exit_code == 0
     assert fake.output.startswith("RIO0123456789abcdef:0 and more\n")
     assert shell.run("(exit 3)", 10).exit_code == 3
@@ -103,6 +104,16 @@ def test_exit_restarts_the_shell_with_a_notice(shell: ShellSession, workspace: P
     after = shell.run('pwd; echo "[$GONE]"', 10)
     assert after.output.splitlines() == [str(workspace), "[]"] and not after.restarted
     assert shell.alive
+
+
+def test_shell_killed_between_calls_is_restarted(shell: ShellSession, workspace: Path) -> None:
+    pid = int(shell.run("cd /; echo $$", 10).output)
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.1)
+    assert not shell.alive
+    result = shell.run("pwd", 10)
+    assert result.restarted and "previous shell had exited" in result.notice
+    assert result.output == f"{workspace}\n" and result.exit_code == 0
 
 
 def test_huge_output_is_capped_and_saved(shell: ShellSession) -> None:
@@ -186,7 +197,8 @@ def test_lost_prompt_restarts_the_shell(shell: ShellSession) -> None:
     start = time.monotonic()
     result = shell.run("exec > /dev/null", 30)
     assert time.monotonic() - start < 8
-    assert result.restarted and "stopped answering" in result.notice
+    assert result.restarted and "stopped answering" in result.notice and result.exit_code is None
+    assert result.render().endswith("[exit code: unknown]")
     assert shell.run("echo back", 10).output == "back\n"
 
 
@@ -282,15 +294,19 @@ def test_tool_through_the_registry(workspace: Path, tmp_path: Path) -> None:
     spec = registry.specs["bash"]
     assert spec.access == "exec" and spec.parameters["required"] == ["command"]
     ctx = ToolContext(workspace=workspace, artifacts_dir=tmp_path / "art", env={"GREETING": "hey"})
+
+    def call(**arguments: object) -> ToolResult:
+        return registry.run(ctx, ToolCall(id="1", name="bash", arguments=arguments))
+
     try:
-        first = registry.run(ctx, ToolCall(id="1", name="bash", arguments={"command": "cd /tmp; echo $GREETING"}))
+        first = call(command="cd /tmp; echo $GREETING")
         assert first.output == "hey\n[exit code: 0]" and not first.is_error
-        second = registry.run(ctx, ToolCall(id="2", name="bash", arguments={"command": "pwd; false"}))
+        second = call(command="pwd; false")
         assert second.output == "/tmp\n[exit code: 1]" and second.is_error
         assert second.data["exit_code"] == 1
-        slow = registry.run(ctx, ToolCall(id="3", name="bash", arguments={"command": "sleep 5", "timeout": 1}))
+        slow = call(command="sleep 5", timeout=1)
         assert slow.is_error and slow.data["timed_out"] and "timed out after 1 s" in slow.output
-        empty = registry.run(ctx, ToolCall(id="4", name="bash", arguments={"command": "  "}))
+        empty = call(command="  ")
         assert empty.is_error and "command is empty" in empty.output
         with pytest.raises(ToolError, match="timeout must be"):
             run_bash(ctx, "true", timeout=0)

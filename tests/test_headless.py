@@ -408,3 +408,41 @@ def test_ctrl_c_interrupts_writes_the_result_and_exits_130(
     sid = lines[0]["session_id"]
     logged = (tmp_path / "state" / "rioagent" / "sessions" / f"{sid}.jsonl").read_text().splitlines()
     assert json.loads(logged[-1])["status"] == "interrupted"
+
+
+def test_ask_on_a_terminal_prompts_y_n(tmp_path: Path, serve: Callable[..., Server]) -> None:
+    import pexpect
+
+    repo = make_repo(tmp_path / "repo")
+    server = serve(
+        [
+            call("Make a file.", "bash", command="touch made.txt"),
+            call("Done.", "finish", summary="Made it."),
+        ]
+    )
+    child = pexpect.spawn(
+        sys.executable,
+        [
+            "-m",
+            "rioagent",
+            "run",
+            "touch a file",
+            "--repo",
+            str(repo),
+            "--approval",
+            "ask",
+            *endpoint_args(server),
+        ],
+        env=env_for(tmp_path),
+        cwd=str(tmp_path),
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect(r"touch made\.txt")
+    child.expect(r"Allow\? \[y/N\] ")
+    child.sendline("y")
+    child.expect("══ done after 2 steps")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert (repo / "made.txt").exists()

@@ -727,7 +727,8 @@ class ShellSession:
             time.sleep(0.05)
         status = bash.exit_status()
         self._restart()
-        result = ShellResult("", status, restarted=True)
+        # After a lost prompt the status is only that of our own SIGKILL: it says nothing of the command.
+        result = ShellResult("", None if reason == "lost" else status, restarted=True)
         self._describe(result, reason, True, 0.0, timeout)
         why = f"the shell exited (status {status})"
         if reason is None:
