@@ -511,7 +511,8 @@ class Agent:
                 else:
                     self.session_deny[pattern] = decision.note
         if not decision.allowed:
-            yield self._denied(call, "the user denied it", decision.note)
+            who = "the user denied it" if self.approver is not None else "it needs the user's approval"
+            yield self._denied(call, who, decision.note)
 
     @staticmethod
     def _denied(call: ToolCall, reason: str, note: str = "") -> ToolResult:

@@ -162,6 +162,14 @@ class Checkpoints:
         # surrogateescape: file contents in a patch need not be UTF-8; encode it back the same way.
         return result.stdout.decode("utf-8", "surrogateescape")
 
+    def _pathspec(self) -> list[str]:
+        """The workspace, less rioagent's own state folder when it lies inside (running in $HOME, say):
+        checkpointing our own index and refs would put binary noise into every patch."""
+        state = self.state_dir.resolve()
+        if state.is_relative_to(self.workspace):
+            return [".", f":(exclude){state.relative_to(self.workspace).as_posix()}"]
+        return ["."]
+
     def _scope(self) -> list[str]:
         """Flags that limit a diff to the workspace and print paths relative to it."""
         return [] if self.toplevel == self.workspace else ["--relative"]
@@ -169,11 +177,11 @@ class Checkpoints:
     def _write_tree(self) -> str:
         """Bring the private index in line with the files (one `git add -A`) and return its tree."""
         try:
-            self._git(["add", "-A", "--", "."])
+            self._git(["add", "-A", "--", *self._pathspec()])
         except CheckpointError:
             # A copied index git cannot use (split index, mid-merge state...): start it again, empty.
             self.index_file.unlink(missing_ok=True)
-            self._git(["add", "-A", "--", "."])
+            self._git(["add", "-A", "--", *self._pathspec()])
         return self._git(["write-tree"]).strip()
 
     def _commit(self, tree: str, parent: str | None, message: str) -> str:

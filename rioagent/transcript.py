@@ -5,6 +5,7 @@ events through the same code, so the rebuilt conversation is the live one by con
 
 - SessionStarted      -> the run's task as a user message (prompts/task.j2); an empty task adds nothing
 - UserMessage         -> a user message (follow-ups, and the corrections and nudges the agent sends)
+                         (before a user message, calls left without a result by a crash get NO_RESULT)
 - AssistantMessage    -> an assistant message: content (text outside the calls), reasoning_content, tool_calls
 - ToolFinished        -> a tool message answering one call
 - Compacted           -> with a summary: messages[head : head + messages_removed] become one user message
@@ -23,6 +24,7 @@ from rioagent.events import AssistantMessage, Compacted, Event, SessionStarted, 
 from rioagent.prompts import task_message
 
 ELIDED = "[output elided]"
+NO_RESULT = "[no result: the session stopped before this call finished]"
 
 
 def head_size(messages: list[dict[str, Any]]) -> int:
@@ -55,9 +57,9 @@ class Transcript:
     def apply(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
             if event.task.strip():
-                self.messages.append({"role": "user", "content": task_message(event.task)})
+                self._add_user(task_message(event.task))
         elif isinstance(event, UserMessage):
-            self.messages.append({"role": "user", "content": event.content})
+            self._add_user(event.content)
         elif isinstance(event, AssistantMessage):
             msg: dict[str, Any] = {"role": "assistant", "content": event.content}
             if event.reasoning:
@@ -70,6 +72,26 @@ class Transcript:
         elif isinstance(event, Compacted):
             # In place: the agent hands this same list to the model and to its callers.
             self.messages[:] = compact_messages(self.messages, event.summary, event.messages_removed)
+
+    def _add_user(self, content: str) -> None:
+        self._answer_dangling_calls()
+        self.messages.append({"role": "user", "content": content})
+
+    def _answer_dangling_calls(self) -> None:
+        """A log cut off mid-step (a crash, a kill) leaves calls without results, which servers reject:
+        answer them before the conversation goes on. Live and rebuilt sessions do this alike."""
+        last = len(self.messages) - 1
+        while last > 0 and self.messages[last].get("role") == "tool":
+            last -= 1
+        calls = (
+            self.messages[last].get("tool_calls") or []
+            if self.messages[last].get("role") == "assistant"
+            else []
+        )
+        answered = {m.get("tool_call_id") for m in self.messages[last + 1 :]}
+        for call in calls:
+            if call.get("id") not in answered:
+                self.messages.append({"role": "tool", "tool_call_id": call.get("id"), "content": NO_RESULT})
 
 
 def messages_from_events(events: list[Event], system_prompt: str) -> list[dict[str, Any]]:

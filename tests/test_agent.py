@@ -322,3 +322,24 @@ def test_agent_construction_does_not_block_the_loop(repo: Path) -> None:
     agent = make_agent(repo, model)
     events = asyncio.run(collect(agent, "x"))
     assert events[-1].status == "done"
+
+
+async def test_resume_after_a_crash_mid_step_answers_the_dangling_call(repo: Path) -> None:
+    model = ScriptedModel([xml_call("view", path="README.md"), finish("first")])
+    agent = make_agent(repo, model)
+    events = await collect(agent, "read the readme")
+    cut = next(i for i, e in enumerate(events) if isinstance(e, ToolStarted))
+    crashed = [e for e in events[: cut + 1] if not isinstance(e, TRANSIENT_EVENTS)]  # no result was logged
+
+    model2 = ScriptedModel([finish("second")])
+    resumed = Agent(model2, Settings(approval="auto"), repo, session_id="test-session",
+                    history=crashed, state_dir=repo.parent / "state")  # fmt: skip
+    more = await collect(resumed, "go on")
+    assert more[-1].status == "done"
+    sent = model2.calls[0]["messages"]
+    call_id = sent[2]["tool_calls"][0]["id"]
+    assert (
+        sent[3]["role"] == "tool" and sent[3]["tool_call_id"] == call_id and "no result" in sent[3]["content"]
+    )
+    assert sent[4] == {"role": "user", "content": "go on"}
+    assert rebuilt(resumed, crashed + more) == resumed.messages

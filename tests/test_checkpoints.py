@@ -413,3 +413,15 @@ def test_changed_paths_since_a_commit_of_the_user(repo: Path, tmp_path: Path) ->
     write(repo, "b.txt", "changed\n")
     assert cp.changed_paths(since="HEAD") == ["b.txt"]
     assert cp.changed_paths(since="step-1" if cp.snapshot(1) else "base") == []
+
+
+def test_state_dir_inside_the_workspace_is_never_captured(repo: Path) -> None:
+    # Running in $HOME puts ~/.local/state/rioagent inside the workspace: our own index must stay out.
+    cp = Checkpoints(repo, "s1", state_dir=repo / ".local" / "state" / "rioagent")
+    cp.start()
+    write(repo, "a.txt", "changed\n")
+    assert cp.snapshot(1)
+    patch = cp.patch()
+    assert "a.txt" in patch
+    assert ".local" not in patch
+    assert cp.changed_paths("base") == ["a.txt"]
