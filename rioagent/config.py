@@ -154,9 +154,8 @@ def _record_sources(sources: dict[str, str], layer: dict[str, Any], name: str, p
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
         sources[dotted] = name
-        if isinstance(value, dict) and key == "models":
-            _record_sources(sources, value, name, f"{dotted}.")
-        elif isinstance(value, dict) and prefix.startswith("models."):
+        # Recurse into [models] and each profile's table, not into values that happen to be tables.
+        if isinstance(value, dict) and (key == "models" or prefix.startswith("models.")):
             _record_sources(sources, value, name, f"{dotted}.")
 
 
@@ -248,9 +247,13 @@ def _validate_profile(name: str, raw: Any, sources: dict[str, str]) -> ModelProf
             f"{profile.backend!r} is not a backend; allowed: {', '.join(BACKENDS)}",
         )
     if profile.backend == "endpoint" and not profile.base_url:
-        raise ConfigError(where, f"models.{name}.base_url", "an endpoint profile needs base_url (e.g. http://127.0.0.1:8000/v1)")
+        raise ConfigError(
+            where, f"models.{name}.base_url", "an endpoint profile needs base_url (e.g. http://127.0.0.1:8000/v1)"
+        )
     if profile.backend == "local" and not profile.path:
-        raise ConfigError(where, f"models.{name}.path", "a local profile needs path (a checkpoint folder or hub id)")
+        raise ConfigError(
+            where, f"models.{name}.path", "a local profile needs path (a checkpoint folder or hub id)"
+        )
     return profile
 
 
@@ -267,7 +270,10 @@ def _validate(merged: dict[str, Any], sources: dict[str, str]) -> Settings:
         values[key] = _coerce(value, _field_kind(allowed[key].type), source, key)
     for key, choices in (("approval", APPROVAL_MODES), ("think", THINK_MODES)):
         if key in values and values[key] not in choices:
-            raise ConfigError(sources.get(key, "defaults"), key, f"{values[key]!r} not allowed; use one of {', '.join(choices)}")
+            allowed_text = ", ".join(choices)
+            raise ConfigError(
+                sources.get(key, "defaults"), key, f"{values[key]!r} not allowed; use one of {allowed_text}"
+            )
     models_raw = merged.get("models", {})
     if not isinstance(models_raw, dict):
         raise ConfigError(sources.get("models", "defaults"), "models", "expected a table of named profiles")

@@ -12,14 +12,13 @@ from rioagent.agent import Agent
 from rioagent.approval import (
     HEADLESS_NOTE,
     ApprovalDecision,
-    find_danger,
     judge,
     matching_pattern,
     preview,
     remember_patterns,
-    split_command,
 )
 from rioagent.config import Settings
+from rioagent.danger import find_danger, split_command
 from rioagent.events import ApprovalRequested, ApprovalResolved, Event, ToolFinished
 from rioagent.tools.base import load_specs
 from tests.scripted_model import ScriptedModel, xml_call

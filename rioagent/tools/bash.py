@@ -569,7 +569,8 @@ class ShellSession:
         if self._bash is not None:
             self._bash.close()
         self._bash = None
-        self._start()
+        if not self._closed:  # close() from another thread while a command ran: stay closed
+            self._start()
 
     def interrupt(self) -> None:
         """Stop the running command (Ctrl-C, then kill): `run` returns with interrupted=True."""
