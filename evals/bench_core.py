@@ -13,6 +13,7 @@ Run: python evals/bench_core.py
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import statistics
 import subprocess
@@ -62,7 +63,9 @@ class ZeroLatencyModel:
 
     async def stream(self, messages, tools):
         self.left -= 1
-        call = ToolCall("bash", {"command": "true"}) if self.left > 0 else ToolCall("finish", {"summary": "ok"})
+        call = (
+            ToolCall("bash", {"command": "true"}) if self.left > 0 else ToolCall("finish", {"summary": "ok"})
+        )
         yield ModelReply(content=render_tool_call(call), usage=Usage(10, 10))
 
     def count_tokens(self, messages):
@@ -78,13 +81,15 @@ async def bench_agent(workspace: Path, steps: int = 100) -> list[float]:
     from rioagent.events import StepStarted
 
     settings = load_settings(workspace, flags={"max_steps": steps + 5, "max_repeats": steps + 5})
-    agent = Agent(ZeroLatencyModel(steps), settings, workspace, session_id="bench", state_dir=workspace / ".st")
+    agent = Agent(
+        ZeroLatencyModel(steps), settings, workspace, session_id="bench", state_dir=workspace / ".st"
+    )
     stamps = []
     async for event in agent.run("benchmark"):
         if isinstance(event, StepStarted):
             stamps.append(time.perf_counter())
     agent.close()
-    return [(b - a) * 1000 for a, b in zip(stamps[5:], stamps[6:], strict=False)]
+    return [(b - a) * 1000 for a, b in itertools.pairwise(stamps[5:])]
 
 
 def bench_str_replace(workspace: Path, runs: int = 50) -> list[float]:
@@ -96,7 +101,9 @@ def bench_str_replace(workspace: Path, runs: int = 50) -> list[float]:
     for i in range(runs):
         old, new = (f"return x + {i}\n", f"return x - {i}\n")
         start = time.perf_counter()
-        result = registry.run(ctx, ToolCall("str_replace", {"path": "big.py", "old_str": old, "new_str": new}))
+        result = registry.run(
+            ctx, ToolCall("str_replace", {"path": "big.py", "old_str": old, "new_str": new})
+        )
         times.append((time.perf_counter() - start) * 1000)
         assert not result.is_error, result.output
     ctx.close()

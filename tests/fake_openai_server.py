@@ -13,6 +13,13 @@ Reply entries (all keys optional unless noted):
           "usage": {...}                       the usage object to send instead of the computed one
           "chunk_delay": 0.01                  seconds between chunks
           "drop_after_chars": N                close the connection abruptly after N streamed characters
+          "logprobs": [[lp, ...], ...]          top logprobs per streamed text piece (thought, then answer),
+                                               sent as `choice.logprobs.content` when the request asks for
+                                               `logprobs`; pieces past the list's end get `logprobs: null`
+    {"text": "raw completion"}                  for `POST /v1/completions` (raw prompt): streamed as
+                                               `text_completion` chunks; "logprobs" as above, sent in the
+                                               legacy shape (`tokens`, `top_logprobs: [{token: lp}]`)
+                                               when the request's `logprobs` is a number > 0
     {"status": 500, "message": "boom"}          an error answer with an OpenAI-style JSON error body
     {"status": 429, "retry_after": 1}           ... with a `Retry-After` header (seconds)
     {"hang": seconds}                           accept the request, then send nothing for that long
@@ -162,7 +169,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
-        if self.path.rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
+        route = self.path.rstrip("/")
+        if route not in ("/v1/chat/completions", "/chat/completions", "/v1/completions", "/completions"):
             self._error(404, f"no route {self.path}", "NotFoundError")
             return
         try:
@@ -183,8 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
             extra = {"Retry-After": str(entry["retry_after"])} if "retry_after" in entry else {}
             status = int(entry["status"])
             self._error(status, entry.get("message", f"scripted HTTP {status}"), **extra)
-        elif body.get("stream"):
+        elif route.endswith("/chat/completions") and body.get("stream"):
             self._stream(body, entry)
+        elif body.get("stream"):
+            self._stream_text(body, entry)
         else:
             self._complete(body, entry)
 
@@ -201,8 +211,11 @@ class _Handler(BaseHTTPRequestHandler):
         sent_chars = 0
         pieces = 0
 
-        def event(delta: dict[str, Any], finish: str | None = None, usage: dict | None = None) -> None:
+        def event(delta: dict[str, Any], finish: str | None = None, usage: dict | None = None,
+                  logprobs: dict | None = None) -> None:
             choices = [] if usage is not None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+            if logprobs is not None and choices:
+                choices[0]["logprobs"] = logprobs
             payload = {"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
                        "model": model, "choices": choices}
             if usage is not None:
@@ -214,13 +227,15 @@ class _Handler(BaseHTTPRequestHandler):
         deltas = [{reasoning_field: p} for p in split_tokens(entry.get("reasoning", ""))]
         deltas += [{"content": p} for p in split_tokens(entry.get("content", ""))]
         deltas += _tool_call_deltas(entry.get("tool_calls", []))
-        for delta in deltas:
+        tops = (entry.get("logprobs") or []) if body.get("logprobs") else []
+        for index, delta in enumerate(deltas):
             if drop_after is not None and sent_chars >= drop_after:
                 self._drop()
                 return
             if delay:
                 time.sleep(delay)
-            event(delta)
+            text = next((v for v in delta.values() if isinstance(v, str)), "")
+            event(delta, logprobs=_chat_logprobs(text, tops[index]) if index < len(tops) else None)
             sent_chars += sum(len(v) for v in delta.values() if isinstance(v, str))
             pieces += 1
         if drop_after is not None:
@@ -232,6 +247,37 @@ class _Handler(BaseHTTPRequestHandler):
             event({}, usage=entry.get("usage") or _usage(body, pieces))
         self._chunk("data: [DONE]\n\n")
         self._chunk("")  # the terminating zero-length chunk
+
+    def _stream_text(self, body: dict[str, Any], entry: dict[str, Any]) -> None:
+        """A raw-prompt completion stream (POST /v1/completions), as llama.cpp and vLLM send it."""
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        chunk_id = f"cmpl-{uuid.uuid4().hex[:12]}"
+        pieces = split_tokens(entry.get("text", ""))
+        tops = (entry.get("logprobs") or []) if (body.get("logprobs") or 0) > 0 else []
+        delay = float(entry.get("chunk_delay", 0))
+
+        def event(text: str, logprobs: dict | None, finish: str | None = None) -> None:
+            payload = {"id": chunk_id, "object": "text_completion", "created": int(time.time()),
+                       "model": body.get("model"),
+                       "choices": [{"text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish}]}
+            self._chunk(f"data: {json.dumps(payload)}\n\n")
+
+        for index, piece in enumerate(pieces):
+            if delay:
+                time.sleep(delay)
+            event(piece, _legacy_logprobs(piece, tops[index]) if index < len(tops) else None)
+        event("", None, entry.get("finish_reason") or "stop")
+        if (body.get("stream_options") or {}).get("include_usage"):
+            prompt = {"messages": [{"content": body.get("prompt", "")}]}
+            usage = entry.get("usage") or _usage(prompt, len(pieces))
+            payload = {"id": chunk_id, "object": "text_completion", "created": int(time.time()),
+                       "model": body.get("model"), "choices": [], "usage": usage}
+            self._chunk(f"data: {json.dumps(payload)}\n\n")
+        self._chunk("data: [DONE]\n\n")
+        self._chunk("")
 
     def _complete(self, body: dict[str, Any], entry: dict[str, Any]) -> None:
         message: dict[str, Any] = {"role": "assistant", "content": entry.get("content", "")}
@@ -278,6 +324,19 @@ def _usage(body: dict[str, Any], completion_tokens: int) -> dict[str, int]:
     prompt = max(1, prompt_chars // 4)
     return {"prompt_tokens": prompt, "completion_tokens": completion_tokens,
             "total_tokens": prompt + completion_tokens}
+
+
+def _chat_logprobs(token: str, top: list[float]) -> dict[str, Any]:
+    """Chat-completions logprobs for one streamed piece, taken as one token; the top list's own tokens are
+    placeholders (only their numbers matter to a client estimating entropy)."""
+    listed = [{"token": f"<tok{i}>", "logprob": lp, "bytes": None} for i, lp in enumerate(top)]
+    return {"content": [{"token": token, "logprob": top[0] if top else 0.0, "bytes": None,
+                         "top_logprobs": listed}]}
+
+
+def _legacy_logprobs(token: str, top: list[float]) -> dict[str, Any]:
+    return {"tokens": [token], "text_offset": [0], "token_logprobs": [top[0] if top else 0.0],
+            "top_logprobs": [{f"<tok{i}>": lp for i, lp in enumerate(top)}]}
 
 
 def _openai_call(index: int, call: dict[str, Any]) -> dict[str, Any]:

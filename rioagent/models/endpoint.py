@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -91,13 +91,35 @@ class EndpointModel:
     ) -> AsyncIterator[StreamChunk | ModelReply]:
         if not self.name:
             self.name = await self._only_served_model()
-        body = self.request_body(messages, tools)
-        response = await self._open(body)
+        async for item in self.stream_request(self.request_body(messages, tools), messages, tools):
+            yield item
+
+    async def stream_request(
+        self,
+        body: dict[str, Any],
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        on_choice: Callable[[dict[str, Any]], None] | None = None,
+    ) -> AsyncIterator[StreamChunk | ModelReply]:
+        """`stream` with a body the caller built (from `request_body`, then changed). `on_choice` sees
+        each raw streamed choice (delta, logprobs, finish_reason) before its text is yielded; a caller
+        that wants to cut the stream short stops iterating, which closes the response."""
+        response = await self.open_stream(body)
         try:
-            async for item in self._read(response, messages, tools):
+            async for item in self._read(response, messages, tools, on_choice):
                 yield item
         finally:
             await response.aclose()
+
+    async def open_stream(self, body: dict[str, Any], *, path: str = "/chat/completions") -> httpx.Response:
+        """POST `body` to {base_url}{path} with the usual retries; the 200 response, body unread: the
+        caller reads it and must close it. `path="/completions"` reaches raw-prompt completions."""
+        if not body.get("model"):
+            if not self.name:
+                self.name = await self._only_served_model()
+            body = {**body, "model": self.name}
+        return await self._open(body, path)
 
     def count_tokens(self, messages: list[dict[str, Any]]) -> int | None:
         return None
@@ -139,20 +161,20 @@ class EndpointModel:
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"GET {url} did not return an OpenAI model list: {response.text[:200]}") from exc
 
-    async def _open(self, body: dict[str, Any]) -> httpx.Response:
+    async def _open(self, body: dict[str, Any], path: str = "/chat/completions") -> httpx.Response:
         """POST the request, retrying what may pass; return the 200 response with its body unread."""
         attempts = self.profile.max_retries + 1
         for attempt in range(attempts):
             try:
-                return await self._attempt(body)
+                return await self._attempt(body, path)
             except _Retryable as failure:
                 if attempt + 1 >= attempts:
                     raise _gave_up(failure.error, attempts) from None
                 await asyncio.sleep(self._delay(attempt, failure.retry_after))
         raise AssertionError("unreachable")
 
-    async def _attempt(self, body: dict[str, Any]) -> httpx.Response:
-        url = f"{self.base_url}/chat/completions"
+    async def _attempt(self, body: dict[str, Any], path: str = "/chat/completions") -> httpx.Response:
+        url = f"{self.base_url}{path}"
         try:
             request = self._client.build_request("POST", url, json=body)
             response = await self._client.send(request, stream=True)
@@ -212,7 +234,11 @@ class EndpointModel:
 
     # -- the stream ---------------------------------------------------------------------------------
     async def _read(
-        self, response: httpx.Response, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
+        self,
+        response: httpx.Response,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        on_choice: Callable[[dict[str, Any]], None] | None = None,
     ) -> AsyncIterator[StreamChunk | ModelReply]:
         from rioagent.toolcalls import ToolCallAssembler, ToolCallParseError
 
@@ -233,6 +259,8 @@ class EndpointModel:
                 chunk = _parse_chunk(data, self.base_url)
                 usage = chunk.get("usage") or usage
                 for choice in chunk.get("choices") or []:
+                    if on_choice is not None:
+                        on_choice(choice)
                     delta = choice.get("delta") or {}
                     # Newer vLLM names it `reasoning`; never both, but a server sending both would double it.
                     thought = delta.get("reasoning") or delta.get("reasoning_content")
