@@ -41,10 +41,12 @@ from rioagent.events import (
     StepStarted,
     ToolFinished,
     ToolStarted,
+    Undone,
     UserMessage,
 )
 from rioagent.messages import ModelReply, ToolCall, Usage
 from rioagent.models.base import Model, ModelError, StreamChunk
+from rioagent.thinking import ThinkingTotals, step_figures
 from rioagent.tools.base import ToolContext, ToolRegistry, ToolResult, ToolSpec, load_specs
 from rioagent.transcript import Transcript, compact_messages, head_size
 
@@ -102,6 +104,7 @@ class Agent:
         self._transcript = Transcript(self.system_prompt)
         self.messages: list[dict[str, Any]] = self._transcript.messages
         self.usage = Usage()
+        self.thinking = ThinkingTotals()
         self.step = 0  # session-wide step number: checkpoint refs are named by it
         self.files_touched: list[str] = []
         self.session_allow: set[str] = set()
@@ -109,6 +112,9 @@ class Agent:
         self.last_error: Exception | None = None
         self.checkpoints: Checkpoints | None = None
         self.meter = compaction.ContextMeter(model)
+        # For /undo: (step, the message count before it, the user's message it opened with), oldest first.
+        self._step_marks: list[tuple[int, int, str]] = []
+        self._run_mark: tuple[int, str] | None = None
         for event in history or []:
             self._record(event)
         # Run state, reset by each run().
@@ -129,6 +135,7 @@ class Agent:
     # ---- state from events (live and replayed alike) -------------------------------------------------
 
     def _record(self, event: Event) -> Event:
+        self._mark_steps(event)
         self._transcript.apply(event)
         if isinstance(event, StepStarted):
             self.step = max(self.step, event.step)
@@ -140,15 +147,31 @@ class Agent:
             self.meter.observe(
                 Usage(u.get("prompt_tokens", 0), u.get("completion_tokens", 0)), len(self.messages)
             )
+            self.thinking.add(event.thinking)
         elif isinstance(event, ToolStarted):
             spec = self.registry.specs.get(event.name)
             if spec is not None and spec.access == "edit" and isinstance(event.arguments.get("path"), str):
                 self._touch([event.arguments["path"]])
         elif isinstance(event, ToolFinished | Checkpoint):
             self._touch(event.changed_paths)
-        elif isinstance(event, Compacted):
+        elif isinstance(event, Compacted | Undone):
             self.meter.reset()
         return event
+
+    def _mark_steps(self, event: Event) -> None:
+        """Where each step's messages begin, before `event` changes them; a run's first step begins at the
+        user's message, so undoing it takes that message back too."""
+        if isinstance(event, SessionStarted):
+            self._run_mark = (len(self.messages), event.task) if event.task.strip() else None
+        elif isinstance(event, StepStarted):
+            at, prompt = self._run_mark or (len(self.messages), "")
+            self._step_marks.append((event.step, at, prompt))
+            self._run_mark = None
+        elif isinstance(event, Compacted):
+            self._step_marks.clear()  # the indexes no longer hold: no undo past a compaction
+        elif isinstance(event, Undone):
+            self._step_marks = [m for m in self._step_marks if m[0] < event.step]
+            self.step = event.step - 1  # the next step reuses the number; its checkpoint replaces the old
 
     def _touch(self, paths: list[str]) -> None:
         for path in paths:
@@ -193,7 +216,7 @@ class Agent:
         yield self._record(Finished(
             status=stop.status, reason=stop.reason, summary=stop.summary, patch=patch, steps=self._run_steps,
             usage=self.usage.to_dict(), seconds=round(time.monotonic() - self._started, 3),
-            session_id=self.session_id,
+            session_id=self.session_id, thinking=self.thinking.to_dict(),
         ))  # fmt: skip
 
     async def compact(self) -> AsyncIterator[Event]:
@@ -206,6 +229,33 @@ class Agent:
         """Stop the current run from any thread: the model stream or running command is cut short and
         the run ends with Finished(status="interrupted"); `messages` stay valid for the next run()."""
         self._request_stop("interrupted")
+
+    async def undo(self) -> AsyncIterator[Event]:
+        """Take back the last step (/undo): its file changes, through the checkpoints, and its messages.
+        Yields Undone, or a Notice saying why nothing was undone. Not while a run is going."""
+        if not self._step_marks:
+            yield Notice(level="warning", message="nothing to undo since the start or the last /compact")
+            return
+        step, kept, prompt = self._step_marks[-1]
+        notice = await self._start_checkpoints()
+        if notice is not None or self.checkpoints is None:
+            why = notice.message if notice is not None else "no checkpoints"
+            yield Notice(level="warning", message=f"nothing undone: {why}")
+            return
+        cp = self.checkpoints
+        try:
+            steps = await asyncio.to_thread(cp.steps)
+            earlier = [(s, c) for s, c in steps if s < step]
+            paths: list[str] = []
+            # Only a step that changed files has a checkpoint of its own; restoring for any other step
+            # would throw away edits the user made by hand since.
+            if any(s == step for s, _ in steps):
+                paths = await asyncio.to_thread(cp.restore, earlier[-1][0] if earlier else "base")
+            self._last_commit = earlier[-1][1] if earlier else await asyncio.to_thread(cp.start)
+        except CheckpointError as exc:
+            yield Notice(level="warning", message=f"nothing undone: {exc}")
+            return
+        yield self._record(Undone(step=step, messages_kept=kept, restored_paths=paths, prompt=prompt))
 
     def close(self) -> None:
         """Close the tools' session state (the shell)."""
@@ -370,12 +420,18 @@ class Agent:
         ]
         return calls, text, None
 
+    def _thinking_figures(self, reply: ModelReply) -> dict[str, Any]:
+        """For backends that report no figures of their own: the thought's size from the usage."""
+        mode = "off" if self.settings.think == "off" else "on"
+        return step_figures(mode, reply.usage.reasoning_tokens)
+
     async def _handle_reply(self, reply: ModelReply, context_tokens: int) -> AsyncIterator[Event]:
         calls, text, error = self._extract_calls(reply)
         yield self._record(AssistantMessage(
             step=self.step, content=text, reasoning=reply.reasoning,
             tool_calls=[c.to_openai() for c in calls], usage=reply.usage.to_dict(),
             context_tokens=reply.usage.prompt_tokens or context_tokens,
+            thinking=reply.thinking or self._thinking_figures(reply),
         ))  # fmt: skip
         if calls:
             self._format_errors = 0
@@ -551,7 +607,8 @@ class Agent:
                 self.checkpoints = Checkpoints(self.workspace, self.session_id, self.state_dir)
             base = await asyncio.to_thread(self.checkpoints.start)
             steps = await asyncio.to_thread(self.checkpoints.steps)
-            self._last_commit = steps[-1][1] if steps else base
+            # Steps past self.step were undone: their refs linger until the step number is reused.
+            self._last_commit = next((c for s, c in reversed(steps) if s <= self.step), base)
         except CheckpointError as exc:
             self.checkpoints = None
             return Notice(

@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--endpoint", metavar="URL", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
     )
     run.add_argument("--model", metavar="NAME", help="the model name to ask the endpoint for")
+    run.add_argument(
+        "--local", metavar="PATH", help="run a checkpoint in this process (a directory or hub id)"
+    )
     run.add_argument("--profile", metavar="NAME", help="a model profile from the config files")
     run.add_argument("--think", choices=("on", "off", "swi", "auto"), help="thinking mode")
     run.add_argument(
@@ -103,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def flags_layer(args: argparse.Namespace) -> dict[str, Any]:
     """The command line as a config layer (the same keys as the TOML files)."""
-    from rioagent.config import endpoint_layer, merge
+    from rioagent.config import endpoint_layer, local_layer, merge
 
     layer: dict[str, Any] = {}
     for key in ("approval", "think", "max_steps", "max_tokens", "max_seconds", "profile"):
@@ -112,10 +115,14 @@ def flags_layer(args: argparse.Namespace) -> dict[str, Any]:
             layer[key] = value
     if args.endpoint or args.model:
         layer = merge(layer, endpoint_layer(args.endpoint or "", args.model or "", args.profile or ""))
+    if getattr(args, "local", None):
+        layer = merge(layer, local_layer(args.local, args.profile or ""))
     return layer
 
 
 def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.local and args.endpoint:
+        parser.error("give --local PATH (in-process) or --endpoint URL (a server), not both")
     flags = flags_layer(args)
     if args.batch:
         if args.task or args.resume:

@@ -85,7 +85,16 @@ class Settings:
 
 
 def default_layer() -> dict[str, Any]:
-    return {"models": {"demo": {"backend": "demo", "model": "SmolLM2-135M-Instruct", "context_window": 8192}}}
+    # The demonstration model, in-process on the CPU (rioagent.models.smollm). max_output_tokens is kept
+    # small: a 135M model rambles, and a CPU decodes it at a few dozen tokens a second.
+    demo = {
+        "backend": "local",
+        "path": "builtin:smollm2",
+        "model": "SmolLM2-135M-Instruct",
+        "context_window": 8192,
+        "max_output_tokens": 512,
+    }
+    return {"models": {"demo": demo}}
 
 
 def user_config_path() -> Path:
@@ -138,6 +147,14 @@ def endpoint_layer(base_url: str, model: str, profile: str = "") -> dict[str, An
     if model:
         return {"_model_override": model}
     return {}
+
+
+def local_layer(path: str, profile: str = "") -> dict[str, Any]:
+    """What --local PATH means: an in-process profile over that checkpoint, made the active one."""
+    if not path:
+        return {}
+    name = profile or "local"
+    return {"profile": name, "models": {name: {"backend": "local", "path": path}}}
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +265,9 @@ def _validate_profile(name: str, raw: Any, sources: dict[str, str]) -> ModelProf
         )
     if profile.backend == "endpoint" and not profile.base_url:
         raise ConfigError(
-            where, f"models.{name}.base_url", "an endpoint profile needs base_url (e.g. http://127.0.0.1:8000/v1)"
+            where,
+            f"models.{name}.base_url",
+            "an endpoint profile needs base_url (e.g. http://127.0.0.1:8000/v1)",
         )
     if profile.backend == "local" and not profile.path:
         raise ConfigError(

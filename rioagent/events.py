@@ -64,6 +64,7 @@ class AssistantMessage(Event):
     tool_calls: list[dict[str, Any]]
     usage: dict[str, int]
     context_tokens: int = 0
+    thinking: dict[str, Any] = field(default_factory=dict)  # rioagent.thinking.step_figures
 
 
 @dataclass
@@ -138,6 +139,19 @@ class Compacted(Event):
 
 
 @dataclass
+class Undone(Event):
+    """The last step taken back (/undo): files restored to the checkpoint before it and the conversation
+    cut back to its first `messages_kept` messages. `prompt` is the user's message removed with it, when
+    the step was the first of a run."""
+
+    type: ClassVar[str] = "undone"
+    step: int
+    messages_kept: int
+    restored_paths: list[str] = field(default_factory=list)
+    prompt: str = ""
+
+
+@dataclass
 class UserMessage(Event):
     type: ClassVar[str] = "user_message"
     content: str
@@ -156,6 +170,7 @@ class Finished(Event):
     usage: dict[str, int]
     seconds: float
     session_id: str = ""
+    thinking: dict[str, int] = field(default_factory=dict)  # the session's totals (rioagent.thinking)
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -173,6 +188,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Notice,
         Checkpoint,
         Compacted,
+        Undone,
         UserMessage,
         Finished,
     )

@@ -163,7 +163,7 @@ async def run_task(
 
     err = err or sys.stderr
     sid = session_id or new_session_id()
-    model = await create_model(settings.model_profile(), thinking=settings.think != "off")
+    model = await create_model(settings.model_profile(), think=settings.think)
     agent = None
     log: SessionLog | None = None
     finished: Finished | None = None
@@ -233,16 +233,22 @@ class RunOptions:
     resume: str | None = None
 
 
+def load_resume(prefix: str) -> tuple[str, list[Event], str | None]:
+    """A session to continue (headless --resume, the TUI's --resume and /resume): its full id, its logged
+    events and the folder it ran in (None when the log does not say)."""
+    session_id = resolve_id(prefix)
+    history = load_events(session_id)
+    started = next((e for e in history if isinstance(e, SessionStarted)), None)
+    return session_id, history, started.workspace if started else None
+
+
 async def _run_command(opts: RunOptions, out: IO[str], err: IO[str]) -> int:
     history: list[Event] | None = None
     session_id: str | None = None
     repo = opts.repo
     if opts.resume:
-        session_id = resolve_id(opts.resume)
-        history = load_events(session_id)
-        if repo is None:  # a resumed session goes on where it ran
-            started = next((e for e in history if isinstance(e, SessionStarted)), None)
-            repo = started.workspace if started else None
+        session_id, history, ran_in = load_resume(opts.resume)
+        repo = repo or ran_in  # a resumed session goes on where it ran
     workspace = resolve_workspace(repo)
     settings = load_settings(workspace, flags=opts.flags)
     printer = make_printer(opts.output_format, out)

@@ -60,3 +60,4 @@ class ModelReply:
     tool_calls: list[ToolCall] = field(default_factory=list)
     usage: Usage = field(default_factory=Usage)
     finish_reason: str = "stop"
+    thinking: dict[str, Any] = field(default_factory=dict)  # rioagent.thinking.step_figures

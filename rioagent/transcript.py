@@ -11,6 +11,7 @@ events through the same code, so the rebuilt conversation is the live one by con
 - Compacted           -> with a summary: messages[head : head + messages_removed] become one user message
                          holding the summary text; with an empty summary (the fallback when summarising
                          failed): the bodies of the oldest `messages_removed` tool outputs become ELIDED
+- Undone              -> the conversation is cut back to its first `messages_kept` messages (/undo)
 
 `head` is the system prompt plus the first task message: compaction never removes those.
 """
@@ -20,7 +21,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from rioagent.events import AssistantMessage, Compacted, Event, SessionStarted, ToolFinished, UserMessage
+from rioagent.events import (
+    AssistantMessage,
+    Compacted,
+    Event,
+    SessionStarted,
+    ToolFinished,
+    Undone,
+    UserMessage,
+)
 from rioagent.prompts import task_message
 
 ELIDED = "[output elided]"
@@ -72,6 +81,8 @@ class Transcript:
         elif isinstance(event, Compacted):
             # In place: the agent hands this same list to the model and to its callers.
             self.messages[:] = compact_messages(self.messages, event.summary, event.messages_removed)
+        elif isinstance(event, Undone):
+            del self.messages[event.messages_kept :]
 
     def _add_user(self, content: str) -> None:
         self._answer_dangling_calls()

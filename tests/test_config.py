@@ -24,7 +24,8 @@ def load(user: Path, workspace: Path, env: dict[str, str] | None = None, flags: 
 def test_defaults_use_the_demo_model(files: tuple[Path, Path]) -> None:
     settings = load(*files)
     assert settings.profile == "demo"
-    assert settings.model_profile().backend == "demo"
+    profile = settings.model_profile()
+    assert (profile.backend, profile.path) == ("local", "builtin:smollm2")  # in-process, on the CPU
     assert settings.approval == "auto"
     assert settings.model_profile().sampling == {"temperature": 0.6, "top_p": 0.95, "top_k": 20}
 

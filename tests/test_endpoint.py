@@ -358,7 +358,7 @@ async def test_factory_builds_an_endpoint_model():
 
 async def test_factory_local_backend_missing_says_use_an_endpoint(monkeypatch):
     monkeypatch.setitem(sys.modules, "rioagent.models.local", None)  # as if the module didn't exist
-    with pytest.raises(ModelError, match="engine is not installed in this build yet; use an endpoint"):
+    with pytest.raises(ModelError, match="engine is not installed in this build; use an endpoint"):
         await create_model(ModelProfile(name="l", backend="local", path="/models/x"))
 
 

@@ -16,7 +16,8 @@ from rioagent.config import ModelProfile
 from rioagent.messages import ModelReply
 from rioagent.models.base import Model, StreamChunk
 from rioagent.models.endpoint import EndpointModel
-from rioagent.reasoning.endpoint_swi import SwiEndpointModel, _ThinkSplitter
+from rioagent.models.think_split import ThinkSplitter
+from rioagent.reasoning.endpoint_swi import SwiEndpointModel
 from rioagent.reasoning.swireasoning import SwiConfig
 from tests.fake_openai_server import DEFAULT_MODEL, qwen_tool_call
 
@@ -163,7 +164,7 @@ async def test_completions_mode_splits_a_natural_thought_end(fake_server):
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
 def test_think_splitter_handles_the_tag_cut_anywhere(size: int):
     text = "a</thin>b</think>\n\nanswer </think> stays"
-    split = _ThinkSplitter(in_thought=True)
+    split = ThinkSplitter(in_thought=True)
     for i in range(0, len(text), size):
         split.feed(text[i : i + size])
     split.flush()

@@ -1,4 +1,5 @@
-"""Build the model a profile names. Backends are imported lazily: nothing here imports torch."""
+"""Build the model a profile names, with the thinking policy applied. Backends are imported lazily:
+nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -7,27 +8,51 @@ import importlib
 from rioagent.config import ModelProfile
 from rioagent.models.base import Model, ModelError
 
+THINK_POLICIES = ("on", "off", "swi", "auto")
 
-async def create_model(profile: ModelProfile, *, thinking: bool = True) -> Model:
-    """endpoint -> EndpointModel; demo -> a llama.cpp server started for this session; local -> in-process."""
-    if profile.backend == "endpoint":
-        from rioagent.models.endpoint import EndpointModel
 
-        return EndpointModel(profile, thinking=thinking)
-    if profile.backend == "demo":
-        from rioagent.models.demo import start_demo_model
+async def create_model(profile: ModelProfile, *, thinking: bool = True, think: str | None = None) -> Model:
+    """endpoint -> EndpointModel; demo -> a llama.cpp server started for this session; local -> in-process.
 
-        return await start_demo_model(profile, thinking=thinking)
+    `think`: on (plain thinking), off, swi (SwiReasoning in the in-process engine), auto (swi where the
+    backend allows it, the endpoint approximation otherwise). Without it, `thinking` picks on or off."""
+    think = think or ("on" if thinking else "off")
+    if think not in THINK_POLICIES:
+        raise ModelError(f"unknown thinking policy {think!r}; use one of {', '.join(THINK_POLICIES)}")
+    thinking = think != "off"
     if profile.backend == "local":
         try:
             local = importlib.import_module("rioagent.models.local")
+            importlib.import_module("torch")
+            importlib.import_module("transformers")
         except ModuleNotFoundError as exc:
-            if exc.name != "rioagent.models.local":
+            if exc.name == "rioagent.models.local":
                 raise ModelError(
-                    f"the in-process engine needs {exc.name}; run: pip install 'rioagent[local]'"
+                    "the in-process engine is not installed in this build; use an endpoint"
                 ) from exc
             raise ModelError(
-                "the in-process engine is not installed in this build yet; use an endpoint"
+                f"the in-process engine needs {exc.name}; run: pip install 'rioagent[local]'"
             ) from exc
-        return await local.create_local_model(profile, thinking=thinking)
-    raise ModelError(f"unknown backend {profile.backend!r}; use endpoint, demo or local")
+        return await local.create_local_model(profile, thinking=thinking, think=think)
+    if think == "swi":
+        raise ModelError(
+            "--think swi needs the in-process engine (--local PATH): a remote server cannot be fed latent "
+            "thoughts; use --think auto for the endpoint approximation"
+        )
+    if profile.backend == "endpoint":
+        from rioagent.models.endpoint import EndpointModel
+
+        model: Model = EndpointModel(profile, thinking=thinking)
+    elif profile.backend == "demo":
+        from rioagent.models.demo import start_demo_model
+
+        model = await start_demo_model(profile, thinking=thinking)
+    else:
+        raise ModelError(f"unknown backend {profile.backend!r}; use endpoint, demo or local")
+    if think == "auto":
+        from rioagent.reasoning.endpoint_swi import SwiEndpointModel
+        from rioagent.reasoning.swireasoning import SwiConfig
+
+        config = SwiConfig(max_new_tokens=max(1, profile.max_output_tokens))
+        model = SwiEndpointModel(model, config=config)  # type: ignore[arg-type]
+    return model

@@ -36,8 +36,10 @@ from rioagent.messages import ModelReply, Usage
 from rioagent.models.base import ModelError, StreamChunk
 from rioagent.models.endpoint import EndpointModel
 from rioagent.models.sse import DONE, iter_sse_data
+from rioagent.models.think_split import ThinkSplitter
 from rioagent.reasoning.entropy import entropy_from_top_logprobs, top_logprob_values
 from rioagent.reasoning.swireasoning import THINK_END, SwiConfig, SwiController, SwiDecision
+from rioagent.thinking import step_figures
 
 RenderPrompt = Callable[[list[dict[str, Any]], list[dict[str, Any]]], str]
 TOP_LOGPROBS = 20  # the most vLLM serves by default (--max-logprobs 20)
@@ -149,7 +151,7 @@ class SwiEndpointModel:
         prompt = self.render_prompt(messages, tools)
         body = self._completion_body(prompt, logprobs=True)
         run.prompt_tokens = len(prompt) // CHARS_PER_TOKEN
-        split = _ThinkSplitter(in_thought=self.inner.thinking)
+        split = ThinkSplitter(in_thought=self.inner.thinking)
         raw: list[str] = []
         leg = _CompletionLeg(self.inner, body)
         choices = leg.choices()
@@ -179,7 +181,7 @@ class SwiEndpointModel:
         prompt2 = prompt + "".join(raw) + run.closing_text(self.config)
         body2 = self._completion_body(prompt2, logprobs=False)
         body2["max_tokens"] = run.remaining(body.get("max_tokens"))
-        answer = _ThinkSplitter(in_thought=False)
+        answer = ThinkSplitter(in_thought=False)
         leg2 = _CompletionLeg(self.inner, body2)
         async for choice in leg2.choices():
             if choice.get("text"):
@@ -310,8 +312,14 @@ class _Run:
 
 
 def _with_usage(reply: ModelReply, run: _Run) -> ModelReply:
+    stats = run.stats()
+    # No step is really latent against a server: every token is sampled. The would-be count stays in stats.
+    figures = step_figures(
+        "swi-endpoint", stats["thinking_tokens"], switches=stats["switches"], injections=stats["injections"],
+        resumed=stats["resumed"], terminated=stats["terminated"],
+    )
     return ModelReply(content=reply.content, reasoning=reply.reasoning, tool_calls=reply.tool_calls,
-                      usage=run.usage(), finish_reason=reply.finish_reason)
+                      usage=run.usage(), finish_reason=reply.finish_reason, thinking=figures)
 
 
 class _CompletionLeg:
@@ -371,63 +379,3 @@ def _parse(data: str, base_url: str) -> dict[str, Any]:
         message = error.get("message", error) if isinstance(error, dict) else error
         raise ModelError(f"the server at {base_url} reported an error mid-stream: {message}")
     return chunk
-
-
-class _ThinkSplitter:
-    """Splits raw completion text at `</think>` into reasoning and answer chunks, as it streams: a tag cut
-    across chunks is held back until it is known, and the newlines right after the tag are dropped."""
-
-    def __init__(self, *, in_thought: bool):
-        self.in_thought = in_thought
-        self._held = ""
-        self._answer_started = False
-        self._reasoning: list[str] = []
-        self._content: list[str] = []
-
-    @property
-    def reasoning(self) -> str:
-        return "".join(self._reasoning)
-
-    @property
-    def content(self) -> str:
-        return "".join(self._content)
-
-    def feed(self, text: str) -> list[StreamChunk]:
-        if not self.in_thought:
-            return self._answer(text)
-        buffer = self._held + text
-        self._held = ""
-        at = buffer.find(THINK_END)
-        if at >= 0:
-            self.in_thought = False
-            return self._thought(buffer[:at]) + self._answer(buffer[at + len(THINK_END):])
-        keep = _partial_tag(buffer)
-        self._held = buffer[len(buffer) - keep:]
-        return self._thought(buffer[: len(buffer) - keep])
-
-    def flush(self) -> list[StreamChunk]:
-        held, self._held = self._held, ""
-        return self._thought(held)
-
-    def _thought(self, text: str) -> list[StreamChunk]:
-        if not text:
-            return []
-        self._reasoning.append(text)
-        return [StreamChunk("reasoning", text)]
-
-    def _answer(self, text: str) -> list[StreamChunk]:
-        if not self._answer_started:
-            text = text.lstrip("\n")
-            self._answer_started = bool(text)
-        if not text:
-            return []
-        self._content.append(text)
-        return [StreamChunk("content", text)]
-
-
-def _partial_tag(text: str) -> int:
-    """Length of the longest end of `text` that begins `</think>` (held back until the next chunk)."""
-    for size in range(min(len(text), len(THINK_END) - 1), 0, -1):
-        if THINK_END.startswith(text[-size:]):
-            return size
-    return 0
