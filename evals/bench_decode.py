@@ -25,9 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rioagent.models.engine import Engine, GenerationStats, SpecialIds  # noqa: E402
-from rioagent.models.qwen35_runner import Qwen35Runner  # noqa: E402
-from rioagent.models.sampling import SamplingParams  # noqa: E402
+from rioagent.models.engine import Engine, GenerationStats, SpecialIds
+from rioagent.models.qwen35_runner import Qwen35Runner
+from rioagent.models.sampling import SamplingParams
 
 IM_START = 248_045
 REAL_DIMS = dict(
@@ -104,7 +104,6 @@ def copy_bandwidth() -> float:
     src = torch.empty(2 * 1024**3, dtype=torch.uint8, device="cuda")
     dst = torch.empty_like(src)
     ms = cuda_ms(lambda: dst.copy_(src), iters=20)
-    del src, dst
     return 2 * 2 * 1024**3 / (ms / 1000)
 
 
@@ -225,7 +224,7 @@ def agent_prompt(context: int, seed: int) -> list[int]:
 
 def ttft(engine: Engine, context: int, new: int = 200) -> dict[str, float]:
     base = agent_prompt(context, 1)
-    step = base + [IM_START] + agent_prompt(new - 1, 2)[1:] + [IM_START]
+    step = [*base, IM_START, *agent_prompt(new - 1, 2)[1:], IM_START]
     results = {}
     for reuse in (False, True):
         engine.cache.clear()

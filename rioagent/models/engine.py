@@ -18,7 +18,7 @@ import torch
 from rioagent.models.prefix_cache import LATENT, PrefixCache, boundaries
 from rioagent.models.sampling import SamplingParams, sample
 from rioagent.reasoning.entropy import entropy_from_logits
-from rioagent.reasoning.swireasoning import Mode, SwiConfig, SwiController
+from rioagent.reasoning.swireasoning import THINK_END, Mode, SwiConfig, SwiController
 
 
 class Runner(Protocol):
@@ -149,29 +149,44 @@ class Engine:
         forced: list[int] = []
         generated: list[int] = []
         in_thought = thinking
+        thought_tail = ""
         pos = len(prompt)
         for step in range(max_new_tokens):
             if cancel is not None and cancel.is_set():
                 stats.stop_reason = "cancelled"
                 break
-            sampled = int(sample(logits, params, generator, seen if params.presence_penalty else None))
+            picked = sample(logits, params, generator, seen if params.presence_penalty else None)
+            entropy = None
+            if controller is not None:
+                # One host sync for both numbers (ids < 2**24 are exact in float32).
+                picked, entropy = torch.stack((picked.float(), entropy_from_logits(logits))).tolist()
+            sampled = int(picked)
             token = Token(forced.pop(0), injected=True) if forced else Token(sampled)
+            closes = False
+            if in_thought:
+                if self.special.think_end is not None:
+                    closes = token.id == self.special.think_end
+                else:  # no single </think> token in this vocabulary: find the tag in the text
+                    thought_tail = (thought_tail + self.decode_text([token.id]))[-2 * len(THINK_END) :]
+                    closes = THINK_END in thought_tail
             decision = None
             if controller is not None:
-                entropy = float(entropy_from_logits(logits))
-                decision = controller.step(entropy, token_text=self.decode_text([token.id]))
+                # The controller checks the sampled token (an injected one never latches the reference
+                # mode); a </think> spread over several tokens counts when its last piece arrives.
+                text = THINK_END if closes and not token.injected else self.decode_text([sampled])
+                decision = controller.step(entropy, token_text=text)
                 if decision.inject:
                     forced.extend(self.encode_text(decision.inject))
                 token.latent = decision.mode is Mode.LATENT
             if step == 0:
                 stats.ttft_s = time.perf_counter() - started
             generated.append(token.id)
-            seen[token.id] = True
+            if params.presence_penalty:
+                seen[token.id] = True
             stats.generated_tokens += 1
             if in_thought:
                 stats.thinking_tokens += 1
-                if token.id == self.special.think_end:
-                    in_thought = False
+                in_thought = not closes
             yield token
             if token.id in self.special.stop:
                 stats.stop_reason = "stop_id"
