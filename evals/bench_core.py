@@ -6,6 +6,8 @@
 - agent_step_ms: a whole agent step with a zero-latency model replying that same call (events, approval,
   checkpoint included), for context.
 - str_replace_ms: one str_replace in a 10,000-line file (target < 5 ms).
+- search_ms: the search tool over a generated 5,000-file git tree (a tenth of it .gitignore'd), through the
+  registry, with ripgrep and with the pure-Python fallback; `identical` checks both gave the same output.
 
 Run: python evals/bench_core.py
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -110,6 +113,42 @@ def bench_str_replace(workspace: Path, runs: int = 50) -> list[float]:
     return times
 
 
+def bench_search(workspace: Path, files: int = 5000, runs: int = 5) -> dict[str, object]:
+    tree = workspace / "search_tree"
+    for i in range(files):
+        folder = tree / f"pkg{i % 50:02}"
+        folder.mkdir(parents=True, exist_ok=True)
+        body = "".join(f"def handler_{i}_{j}(event):\n    return event + {j}\n" for j in range(20))
+        (folder / f"mod_{i}.py").write_text(body)
+    (tree / ".gitignore").write_text("pkg4*/\n")
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    registry = ToolRegistry(load_specs(["search"]))
+    ctx = ToolContext(workspace=tree, artifacts_dir=workspace / ".art")
+    # an identifier defined once (the usual question), and a pattern hitting every file (capped output)
+    patterns = {"one_hit": r"def handler_1234_17\(", "many_hits": r"def handler_\d+_17\("}
+    result: dict[str, object] = {"files": files}
+    saved = os.environ.get("RIOAGENT_NO_RG")
+    for label, pattern in patterns.items():
+        call = ToolCall("search", {"pattern": pattern, "max_results": 50})
+        outputs, row = [], {}
+        for backend, no_rg in (("rg", ""), ("python", "1")):
+            os.environ["RIOAGENT_NO_RG"] = no_rg
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                output = registry.run(ctx, call).output
+                times.append((time.perf_counter() - start) * 1000)
+            outputs.append(output)
+            row[f"{backend}_ms"] = summary(times)
+        row["identical"] = outputs[0] == outputs[1]
+        result[label] = row
+    if saved is None:
+        os.environ.pop("RIOAGENT_NO_RG", None)
+    else:
+        os.environ["RIOAGENT_NO_RG"] = saved
+    return result
+
+
 def summary(times: list[float]) -> dict[str, float]:
     ordered = sorted(times)
     return {
@@ -128,6 +167,7 @@ def main() -> None:
             "step_ms": summary(bench_step(root)),
             "agent_step_ms": summary(asyncio.run(bench_agent(root))),
             "str_replace_ms": summary(bench_str_replace(root)),
+            "search_ms": bench_search(root),
             "targets": {"help_seconds": 0.3, "step_ms_median": 15, "str_replace_ms_median": 5},
         }
     print(json.dumps(result, indent=2))
