@@ -55,6 +55,8 @@ class ToolContext:
     allow_outside_workspace: bool = False
     command_timeout: float = 120.0
     env: dict[str, str] = field(default_factory=dict)
+    # argv the shell is started under, e.g. a bubblewrap sandbox (the SWE eval runner); empty: none
+    shell_prefix: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, path: str) -> Path:

@@ -311,10 +311,11 @@ def _default_signals() -> None:
 class _Bash:
     """One bash process on a pty, with a thread that keeps draining its output."""
 
-    def __init__(self, cwd: Path, env: dict[str, str]):
+    def __init__(self, cwd: Path, env: dict[str, str], prefix: list[str] | None = None):
+        argv = [*(prefix or []), "bash", "--noprofile", "--norc", "--noediting"]
         self.child = pexpect.spawn(
-            "bash",
-            ["--noprofile", "--norc", "--noediting"],
+            argv[0],
+            argv[1:],
             cwd=str(cwd),
             env=env,
             echo=False,
@@ -502,9 +503,15 @@ class ShellSession:
     any thread while `run` blocks."""
 
     def __init__(
-        self, cwd: Path, env: dict[str, str], artifacts_dir: Path, max_output_chars: int = MAX_OUTPUT_CHARS
+        self,
+        cwd: Path,
+        env: dict[str, str],
+        artifacts_dir: Path,
+        max_output_chars: int = MAX_OUTPUT_CHARS,
+        prefix: list[str] | None = None,
     ):
         self.cwd = Path(cwd)
+        self.prefix = list(prefix or [])  # e.g. a sandbox's argv: bash runs inside it
         self.artifacts_dir = Path(artifacts_dir)
         self.max_output_chars = max_output_chars
         self._env = self._environment(env)
@@ -542,7 +549,7 @@ class ShellSession:
             raise ToolError("bash was not found on PATH; install bash to use the bash tool")
         if not self.cwd.is_dir():
             raise ToolError(f"the workspace {self.cwd} does not exist")
-        bash = _Bash(self.cwd, self._env)
+        bash = _Bash(self.cwd, self._env, self.prefix)
         token = secrets.token_hex(8)
         bash.send(
             f"PS1=; PS2=; unset PS0 HISTFILE; PS4='+ '; set +o history; __rio_tok={token}; "
@@ -787,7 +794,7 @@ def run_bash(ctx: ToolContext, command: str, timeout: int | None = None) -> Tool
         )
     shell = ctx.state.get("shell")
     if not isinstance(shell, ShellSession) or shell.closed:
-        shell = ShellSession(ctx.workspace, ctx.env, ctx.artifacts_dir)
+        shell = ShellSession(ctx.workspace, ctx.env, ctx.artifacts_dir, prefix=ctx.shell_prefix)
         ctx.state["shell"] = shell
     result = shell.run(command, seconds)
     return ToolResult(
