@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         "3 model unreachable, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"rioagent {__version__}")
+    _add_tui_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = commands.add_parser(
@@ -101,7 +102,31 @@ def build_parser() -> argparse.ArgumentParser:
     show = which.add_parser("show", help="replay a session's conversation")
     show.add_argument("id", metavar="ID", help="a session id or a unique prefix of one")
     show.add_argument("--json", action="store_true", help="print the raw events, one JSON object per line")
+
+    from rioagent.swe.cli import add_eval_parser  # argparse only; the harness loads when eval runs
+
+    add_eval_parser(commands, _Parser)
     return parser
+
+
+def _add_tui_arguments(parser: argparse.ArgumentParser) -> None:
+    """With no COMMAND, `rioagent` opens the interactive TUI in the current folder; these pick its model."""
+    tui = parser.add_argument_group("interactive session (no COMMAND: the TUI in the current folder)")
+    tui.add_argument(
+        "--endpoint", metavar="URL", help="an OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1"
+    )
+    tui.add_argument("--model", metavar="NAME", help="the model name to ask the endpoint for")
+    tui.add_argument(
+        "--local", metavar="PATH", help="run a checkpoint in this process (a directory or hub id)"
+    )
+    tui.add_argument("--profile", metavar="NAME", help="a model profile from the config files")
+    tui.add_argument(
+        "--approval",
+        choices=("ask", "auto-edit", "auto", "read-only"),
+        help="what may run without asking (default here: ask)",
+    )
+    tui.add_argument("--think", choices=("on", "off", "swi", "auto"), help="thinking mode")
+    tui.add_argument("--resume", metavar="ID", help="continue a session (an id or a unique prefix of one)")
 
 
 def flags_layer(args: argparse.Namespace) -> dict[str, Any]:
@@ -142,6 +167,18 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             task=task, repo=args.repo, output_format=args.output_format, flags=flags, resume=args.resume
         )
     )
+
+
+def _tui(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.endpoint and args.local:
+        parser.error("--endpoint and --local choose different backends: give one of them")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):  # piped or scripted: a screen would hang there
+        parser.print_help()
+        print("rioagent: the interactive TUI needs a terminal; use `rioagent run TASK` here", file=sys.stderr)
+        return 0
+    from rioagent.tui.launch import TuiOptions, run_tui  # Textual loads only here
+
+    return run_tui(TuiOptions(flags=flags_layer(args), resume=args.resume))
 
 
 def _fmt_date(ts: float) -> str:
@@ -194,11 +231,16 @@ def main(argv: list[str] | None = None) -> int:
             return _run(parser, args)
         if args.command == "sessions":
             return _sessions(args)
+        if args.command == "eval":
+            from rioagent.swe.cli import run_eval
+
+            return run_eval(args, flags_layer(args) if args.eval_command == "swe" else {})
+        if args.command is None:
+            return _tui(parser, args)
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_USAGE
     except BrokenPipeError:  # `rioagent ... | head`: the reader left; not an error of ours
         return 0
-    # No subcommand: the TUI is not here yet, so say what there is.
     parser.print_help()
     return 0
 

@@ -1,0 +1,1 @@
+"""Modal screens: the approval prompt and the session picker."""

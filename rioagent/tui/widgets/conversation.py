@@ -1,0 +1,350 @@
+"""The conversation: every agent event becomes (or updates) one widget here, live or replayed from a
+session log, through the same code, so a resumed session looks like it did.
+
+Each widget carries the step it belongs to, which is what /undo takes away. Streamed text is appended
+to the widget that shows it; nothing already on screen is rendered again.
+
+Long sessions: a replayed log is built in one batch and only its last WINDOW widgets are mounted; the
+earlier ones wait, built but unmounted, behind a marker and come in a chunk at a time when the view is
+scrolled to the top (or Home is pressed). Mounting thousands of widgets at once is what would lag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import Static
+
+from rioagent.events import (
+    ApprovalRequested,
+    ApprovalResolved,
+    AssistantMessage,
+    Checkpoint,
+    Compacted,
+    ContentDelta,
+    Event,
+    Finished,
+    Notice,
+    ReasoningDelta,
+    SessionStarted,
+    StepStarted,
+    ToolFinished,
+    ToolStarted,
+    Undone,
+    UserMessage,
+)
+from rioagent.tui import replay
+from rioagent.tui.css import load_css
+from rioagent.tui.streamfilter import ToolCallFilter
+from rioagent.tui.widgets.assistant_text import AssistantText
+from rioagent.tui.widgets.markdown_note import MarkdownNote
+from rioagent.tui.widgets.notice import NoticeView
+from rioagent.tui.widgets.run_result import RunResult
+from rioagent.tui.widgets.thought import Thought
+from rioagent.tui.widgets.tool_call import ToolCallView
+from rioagent.tui.widgets.user_prompt import UserPrompt
+
+WINDOW = 120  # widgets mounted when a long log is replayed
+FLUSH_S = 0.04  # streamed text reaches the screen in batches at most this far apart
+SPLIT_CHARS = 3000  # a streamed answer longer than this continues in a new widget at a paragraph break
+CHUNK = 60  # earlier widgets mounted each time the top is reached
+
+
+class EarlierMarker(Static):
+    """Stands for the widgets not mounted yet, above everything shown."""
+
+    def set_count(self, count: int) -> None:
+        self.update(Text(f"▲ {count} earlier steps · scroll up or press Home for more", style="dim"))
+
+
+class Conversation(VerticalScroll, can_focus=True):
+    DEFAULT_CSS = load_css(__file__)
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("home", "home", "Top", show=False)]
+
+    def __init__(self, **kwargs: object):
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.step = 0
+        self._thought: Thought | None = None
+        self._text: AssistantText | None = None
+        self._filter = ToolCallFilter()
+        self._tools: dict[str, ToolCallView] = {}
+        self._batch: list[Widget] | None = None  # while building logged events: built, not mounted
+        self.earlier: list[list[Event]] = []  # logged pieces not built yet, oldest first
+        self._marker = EarlierMarker(classes="earlier")
+        self._loading = False
+        self._queued: list[tuple[str, list[str]]] = []  # streamed text not written yet: (kind, pieces)
+        self._flush_timer: Timer | None = None
+        self._lock = asyncio.Lock()
+
+    def on_mount(self) -> None:
+        self.anchor()
+
+    # ---- building --------------------------------------------------------------------------------------
+
+    async def _add(self, widget: Widget) -> Widget:
+        if not hasattr(widget, "step"):
+            widget.step = self.step  # type: ignore[attr-defined]
+        if self._batch is not None:
+            self._batch.append(widget)
+        else:
+            await self.mount(widget)
+        return widget
+
+    def items(self) -> list[Widget]:
+        """The conversation's mounted widgets in order (not the marker)."""
+        return [c for c in self.children if c is not self._marker]
+
+    async def _build(self, step: int, events: list[Event]) -> tuple[list[Widget], int]:
+        """The widgets for a piece of a log, built and not mounted, and the step it ends at. Nothing in
+        here waits on the screen, so it runs through without giving the loop away: live events cannot
+        slip in between, and the live state is put back after."""
+        saved = (self.step, self._thought, self._text, self._filter, self._tools)
+        self.step, self._thought, self._text, self._tools = step, None, None, {}
+        self._batch = []
+        try:
+            for event in events:
+                await self.show(event)
+            await self._end_turn()
+            return self._batch, self.step
+        finally:
+            self._batch = None
+            self.step, self._thought, self._text, self._filter, self._tools = saved
+
+    async def replay(self, events: list[Event]) -> None:
+        """Show a logged session: the newest pieces, about WINDOW widgets, mounted in one call."""
+        parts = replay.pieces(replay.without_undone(events))
+        shown: list[Widget] = []
+        final = None
+        while parts and len(shown) < WINDOW:
+            built, end = await self._build(*parts.pop())
+            final = end if final is None else final
+            shown[:0] = built
+        self.earlier = parts
+        self.step = final or 0
+        await self._mount_marker()
+        if shown:
+            await self.mount(*shown)
+        self.scroll_end(animate=False, immediate=True)
+
+    async def _mount_marker(self) -> None:
+        if self.earlier:
+            self._marker.set_count(len(self.earlier))
+            if not self._marker.is_attached:
+                await self.mount(self._marker, before=0 if self.children else None)
+        elif self._marker.is_attached:
+            await self._marker.remove()
+            self._marker = EarlierMarker(classes="earlier")
+
+    async def load_earlier(self, count: int = CHUNK) -> int:
+        """Build and mount about `count` earlier widgets above those shown, keeping the view in place."""
+        if not self.earlier or self._loading:
+            return 0
+        self._loading = True
+        try:
+            built: list[Widget] = []
+            while self.earlier and len(built) < count:
+                built[:0] = (await self._build(*self.earlier.pop()))[0]
+            below = self.virtual_size.height - self.scroll_y
+            if built:
+                await self.mount(*built, after=self._marker)
+            await self._mount_marker()
+            self.call_after_refresh(lambda: self.scroll_to(y=self.virtual_size.height - below, animate=False))
+            return len(built)
+        finally:
+            self._loading = False
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 < old_value and self.earlier and not self._loading:
+            self.call_later(self.load_earlier)
+
+    async def action_home(self) -> None:
+        """To the top of what is shown, with a few more earlier steps brought in first."""
+        await self.load_earlier(4 * CHUNK)
+        self.call_after_refresh(lambda: self.scroll_home(animate=False))
+
+    async def note(self, markdown: str) -> None:
+        """A note of the app's own (help, a diff), in Markdown."""
+        await self._add(MarkdownNote(markdown, step=self.step))
+
+    async def notice(self, message: str, level: str = "info") -> None:
+        await self._add(NoticeView(message, level=level, step=self.step))
+
+    async def clear(self) -> None:
+        self.step = 0
+        self._thought = self._text = None
+        self._tools.clear()
+        self.earlier = []
+        await self.remove_children()
+        self._marker = EarlierMarker(classes="earlier")
+
+    # ---- events ----------------------------------------------------------------------------------------
+
+    async def show(self, event: Event) -> None:
+        """Show one agent event (the only entry point the app uses).
+
+        Streamed pieces are only queued here (a string append) and reach their widget at most FLUSH_S
+        later, in one write: a widget update per token would cost a frame per token. Any other event
+        first flushes what is queued, so the order on screen stays the order of the events."""
+        if isinstance(event, ReasoningDelta | ContentDelta):
+            kind = "reasoning" if isinstance(event, ReasoningDelta) else "content"
+            if self._queued and self._queued[-1][0] == kind:
+                self._queued[-1][1].append(event.text)
+            else:
+                self._queued.append((kind, [event.text]))
+            if self._flush_timer is None:
+                self._flush_timer = self.set_timer(FLUSH_S, self.flush)
+            return
+        async with self._lock:  # the flush timer must not write in the middle of this event
+            await self._drain()
+            await self._handle(event)
+
+    async def _handle(self, event: Event) -> None:
+        if isinstance(event, SessionStarted):
+            if event.task.strip():
+                await self._add(UserPrompt(event.task, step=self.step + 1))
+        elif isinstance(event, StepStarted):
+            await self._end_turn()
+            self.step = event.step
+            self._filter = ToolCallFilter()
+        elif isinstance(event, AssistantMessage):
+            await self._assistant(event)
+        elif isinstance(event, ToolStarted):
+            await self._tool_started(event)
+        elif isinstance(event, ApprovalRequested):
+            tool = self._tools.get(event.call_id)
+            if tool is not None:
+                tool.set_state("waiting", "waiting for your approval")
+        elif isinstance(event, ApprovalResolved):
+            tool = self._tools.get(event.call_id)
+            if tool is not None:
+                note = event.note if event.note else ("allowed" if event.allowed else "denied")
+                tool.set_state("running" if event.allowed else "denied", note)
+        elif isinstance(event, ToolFinished):
+            await self._tool_finished(event)
+        elif isinstance(event, UserMessage):
+            # The agent's own nudges (a malformed call, no call at all): shown small, they are not the user.
+            first = event.content.strip().splitlines()[0] if event.content.strip() else ""
+            await self.notice(f"sent to the model: {first}")
+        elif isinstance(event, Notice):
+            await self.notice(event.message, event.level)
+        elif isinstance(event, Checkpoint):
+            if event.changed_paths:
+                shown = ", ".join(event.changed_paths[:5]) + (" …" if len(event.changed_paths) > 5 else "")
+                await self.notice(f"checkpoint after step {event.step}: {shown}")
+        elif isinstance(event, Compacted):
+            await self.notice(
+                f"compacted: {event.messages_removed} messages, "
+                f"{event.tokens_before} → {event.tokens_after} tokens"
+            )
+        elif isinstance(event, Undone):
+            await self._undone(event)
+        elif isinstance(event, Finished):
+            await self._end_turn()
+            await self._add(RunResult(event, step=self.step))
+
+    async def flush(self) -> None:
+        """Write the queued streamed text to its widgets now."""
+        async with self._lock:
+            await self._drain()
+
+    async def _drain(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.stop()
+            self._flush_timer = None
+        queued, self._queued = self._queued, []
+        for kind, pieces in queued:
+            text = "".join(pieces)
+            await (self._reasoning(text) if kind == "reasoning" else self._content(text))
+
+    async def _reasoning(self, text: str) -> None:
+        if self._thought is None:
+            self._thought = Thought(step=self.step, live=True)
+            await self._add(self._thought)
+        await self._thought.write(text)
+
+    async def _content(self, text: str) -> None:
+        if self._thought is not None and self._thought.live:
+            await self._thought.finish()
+        shown = self._filter.feed(text)
+        if self._text is None:
+            if not shown.strip():
+                return  # nothing to show yet (whitespace, or a tool call's markup)
+            shown = shown.lstrip()
+            self._text = AssistantText(step=self.step)
+            await self._add(self._text)
+        cut = shown.rfind("\n\n")
+        if len(self._text.streamed) > SPLIT_CHARS and cut >= 0:
+            # A long answer goes on in a new widget at a paragraph break: appending to one ever-growing
+            # Markdown document costs more with every piece, a fresh one costs the same each time.
+            await self._text.write(shown[:cut])
+            await self._text.finish()
+            self._text = AssistantText(step=self.step, continued=True)
+            await self._add(self._text)
+            shown = shown[cut:].lstrip("\n")
+        await self._text.write(shown)
+
+    async def _assistant(self, event: AssistantMessage) -> None:
+        tokens = int(event.usage.get("reasoning_tokens", 0)) or int(event.thinking.get("thinking_tokens", 0))
+        if self._thought is not None:
+            await self._thought.finish(tokens)
+        elif event.reasoning.strip():  # replayed, or a backend that does not stream
+            await self._add(Thought(event.reasoning, step=self.step, live=False, tokens=tokens))
+        if self._text is not None:
+            # A split answer is left as streamed; a whole one is checked against the final text.
+            await self._text.finish(None if self._text.continued else event.content.strip())
+            if not event.content.strip():
+                await self._text.remove()
+        elif event.content.strip():
+            await self._add(AssistantText(event.content.strip(), step=self.step))
+        self._thought = self._text = None
+
+    async def _end_turn(self) -> None:
+        """A turn cut short (an interrupt, an error) still leaves a finished, folded view."""
+        if self._thought is not None:
+            await self._thought.finish()
+        if self._text is not None:
+            await self._text.finish()
+        self._thought = self._text = None
+
+    async def _tool_started(self, event: ToolStarted) -> None:
+        if event.name == "finish":
+            return  # its summary is the run's answer: shown as Markdown when it returns
+        view = ToolCallView(event.name, event.arguments, call_id=event.call_id, step=self.step)
+        self._tools[event.call_id] = view
+        await self._add(view)
+
+    async def _tool_finished(self, event: ToolFinished) -> None:
+        view = self._tools.pop(event.call_id, None)
+        if event.name == "finish" and view is None:
+            if event.is_error:
+                await self.notice(event.output, "warning")
+            elif event.output.strip():
+                await self._add(AssistantText(event.output.strip(), step=self.step))
+            return
+        if view is None:  # a log that starts mid-call
+            view = ToolCallView(event.name, {}, call_id=event.call_id, step=self.step)
+            await self._add(view)
+        view.finish(event.output, is_error=event.is_error, data=event.data, seconds=event.seconds)
+
+    async def _undone(self, event: Undone) -> None:
+        await self._end_turn()
+        items = self.items() if self._batch is None else self._batch
+        gone = [w for w in items if getattr(w, "step", 0) >= event.step and not isinstance(w, UserPrompt)]
+        if event.prompt:  # the step opened a run: its prompt goes too (the app gives it back to edit)
+            prompts = [w for w in items if isinstance(w, UserPrompt) and w.step == event.step]
+            gone.extend(prompts[-1:])
+        if self._batch is not None:  # building logged events (their undone steps are already left out)
+            dropped = {id(w) for w in gone}
+            self._batch[:] = [w for w in self._batch if id(w) not in dropped]
+        elif gone:
+            await self.remove_children(gone)
+        self.step = event.step - 1
+        restored = ", ".join(event.restored_paths) if event.restored_paths else "no files changed"
+        await self.notice(f"undid step {event.step} ({restored})")
