@@ -19,6 +19,7 @@ from rioagent.models.endpoint import EndpointModel
 from rioagent.models.think_split import ThinkSplitter
 from rioagent.reasoning.endpoint_swi import SwiEndpointModel
 from rioagent.reasoning.swireasoning import SwiConfig
+from rioagent.thinking import ThinkingTotals
 from tests.fake_openai_server import DEFAULT_MODEL, qwen_tool_call
 
 USER = [{"role": "user", "content": "List the files."}]
@@ -33,11 +34,17 @@ async def close_models():
         await _open.pop().aclose()
 
 
-def make(base_url: str, config: SwiConfig, *, transport: httpx.AsyncBaseTransport | None = None,
-         **kwargs: Any) -> SwiEndpointModel:
-    profile = ModelProfile(name="t", base_url=base_url, model=kwargs.pop("model", DEFAULT_MODEL),
-                           max_output_tokens=kwargs.pop("max_tokens", MAX_TOKENS), max_retries=0,
-                           sampling=kwargs.pop("sampling", {"temperature": 0.6}))
+def make(
+    base_url: str, config: SwiConfig, *, transport: httpx.AsyncBaseTransport | None = None, **kwargs: Any
+) -> SwiEndpointModel:
+    profile = ModelProfile(
+        name="t",
+        base_url=base_url,
+        model=kwargs.pop("model", DEFAULT_MODEL),
+        max_output_tokens=kwargs.pop("max_tokens", MAX_TOKENS),
+        max_retries=0,
+        sampling=kwargs.pop("sampling", {"temperature": 0.6}),
+    )
     model = SwiEndpointModel(EndpointModel(profile, transport=transport), config, **kwargs)
     _open.append(model)
     return model
@@ -62,12 +69,17 @@ async def collect(model: Model, messages: list[dict] = USER) -> tuple[list[Strea
 # -- chat completions, continued assistant message ---------------------------------------------------
 async def test_converges_by_stopping_and_continuing_the_assistant_message(fake_server):
     answer = qwen_tool_call("bash", command="ls")
-    server = fake_server([
-        # H: ln10 (ref), ln12, ln5 < ln10 -> first switch = M -> converge after the 3rd token.
-        {"reasoning": pieces("r", 8), "content": "never sent",
-         "logprobs": [uniform(n) for n in (10, 12, 5, 3)]},
-        {"reasoning": "more ", "content": answer},
-    ])
+    server = fake_server(
+        [
+            # H: ln10 (ref), ln12, ln5 < ln10 -> first switch = M -> converge after the 3rd token.
+            {
+                "reasoning": pieces("r", 8),
+                "content": "never sent",
+                "logprobs": [uniform(n) for n in (10, 12, 5, 3)],
+            },
+            {"reasoning": "more ", "content": answer},
+        ]
+    )
     model = make(server.base_url, SwiConfig(window=2, max_switches=1))
     assert isinstance(model, Model)
     chunks, reply = await collect(model)
@@ -90,15 +102,30 @@ async def test_converges_by_stopping_and_continuing_the_assistant_message(fake_s
     assert stats["injections"] == ["</think>\n\n"]
     assert stats["entropies"] == pytest.approx([math.log(10), math.log(12), math.log(5)])
     assert reply.usage.reasoning_tokens == 3 and reply.usage.completion_tokens >= 3
+    # The step's figures ride on the reply, so the agent's event and the session totals see the cut.
+    assert reply.thinking == {
+        "mode": "swi-endpoint",
+        "thinking_tokens": 3,
+        "latent_steps": 0,
+        "switches": 1,
+        "injections": ["</think>\n\n"],
+        "resumed": True,
+        "terminated": False,
+    }
+    totals = ThinkingTotals()
+    totals.add(reply.thinking)
+    assert totals.to_dict()["steps_cut_short"] == 1
 
 
 async def test_window_delays_the_second_switch_until_w_explicit_steps(fake_server):
     # window 2, M 2: ln10 ref; ln8 -> explicit (1); ln9 inside the window; ln9 -> latent; ln3 -> switch 2.
     sizes = (10, 8, 9, 9, 3, 2)
-    server = fake_server([
-        {"reasoning": pieces("w", 8), "logprobs": [uniform(n) for n in sizes]},
-        {"content": "done"},
-    ])
+    server = fake_server(
+        [
+            {"reasoning": pieces("w", 8), "logprobs": [uniform(n) for n in sizes]},
+            {"content": "done"},
+        ]
+    )
     model = make(server.base_url, SwiConfig(window=2, max_switches=2))
     _, reply = await collect(model)
     assert reply.reasoning == pieces("w", 5) and reply.content == "done"
@@ -106,8 +133,15 @@ async def test_window_delays_the_second_switch_until_w_explicit_steps(fake_serve
 
 
 async def test_no_cut_when_entropy_never_drops(fake_server):
-    server = fake_server([{"reasoning": pieces("t", 4), "content": "answer",
-                           "logprobs": [uniform(n) for n in (2, 3, 4, 5, 1, 1)]}])
+    server = fake_server(
+        [
+            {
+                "reasoning": pieces("t", 4),
+                "content": "answer",
+                "logprobs": [uniform(n) for n in (2, 3, 4, 5, 1, 1)],
+            }
+        ]
+    )
     model = make(server.base_url, SwiConfig(window=0, max_switches=1))
     _, reply = await collect(model)
     assert len(server.requests) == 1
@@ -133,10 +167,12 @@ def chatml(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> str:
 
 
 async def test_completions_mode_resumes_with_the_raw_thought_and_think_end(fake_server):
-    server = fake_server([
-        {"text": pieces("c", 6) + "</think>\n\nnot reached", "logprobs": [uniform(n) for n in (6, 7, 2)]},
-        {"text": "\n\nthe answer"},
-    ])
+    server = fake_server(
+        [
+            {"text": pieces("c", 6) + "</think>\n\nnot reached", "logprobs": [uniform(n) for n in (6, 7, 2)]},
+            {"text": "\n\nthe answer"},
+        ]
+    )
     model = make(server.base_url, SwiConfig(window=4, max_switches=1), render_prompt=chatml)
     chunks, reply = await collect(model)
 
@@ -148,6 +184,8 @@ async def test_completions_mode_resumes_with_the_raw_thought_and_think_end(fake_
     assert (reply.reasoning, reply.content) == ("c00 c01 c02 ", "the answer")
     assert [c.kind for c in chunks] == sorted((c.kind for c in chunks), key=lambda k: k == "content")
     assert model.last_stats["injections"] == ["</think>\n\n"] and model.last_stats["resumed"] is True
+    assert reply.thinking["mode"] == "swi-endpoint" and reply.thinking["injections"] == ["</think>\n\n"]
+    assert reply.thinking["thinking_tokens"] == 3 and reply.thinking["resumed"] is True
 
 
 async def test_completions_mode_splits_a_natural_thought_end(fake_server):
@@ -159,6 +197,8 @@ async def test_completions_mode_splits_a_natural_thought_end(fake_server):
     assert reply.reasoning == "plan it" and reply.content == qwen_tool_call("bash", command="pwd")
     # "plan", " it<", "/thi", "nk>\n": the token that closes the tag is the thought's last.
     assert model.last_stats["resumed"] is False and model.last_stats["thinking_tokens"] == 4
+    assert reply.thinking["thinking_tokens"] == 4 and reply.thinking["injections"] == []
+    assert reply.thinking["mode"] == "swi-endpoint" and reply.thinking["resumed"] is False
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
@@ -192,9 +232,15 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 async def test_real_llama_server_stop_and_resume_round_trip(llama_server):
     transport = RecordingTransport()
     # Greedy, so the run is the same every time; window 0 and M = 1: the first entropy drop converges.
-    model = make(llama_server.base_url, SwiConfig(window=0, max_switches=1), transport=transport,
-                 model=llama_server.alias, max_tokens=24, sampling={"temperature": 0.0},
-                 render_prompt=chatml)
+    model = make(
+        llama_server.base_url,
+        SwiConfig(window=0, max_switches=1),
+        transport=transport,
+        model=llama_server.alias,
+        max_tokens=24,
+        sampling={"temperature": 0.0},
+        render_prompt=chatml,
+    )
     messages = [{"role": "user", "content": "Think step by step: what is 17 + 25?"}]
     _, reply = await collect(model, messages)
 
@@ -217,8 +263,61 @@ async def test_real_llama_server_stop_and_resume_round_trip(llama_server):
 @pytest.mark.llama_server
 async def test_real_llama_server_chat_logprobs_arrive_per_token(llama_server):
     # llama-cpp-python does not split out a thought, so everything is answer: streamed through untouched.
-    model = make(llama_server.base_url, SwiConfig(window=0, max_switches=1), model=llama_server.alias,
-                 max_tokens=6, sampling={"temperature": 0.0})
+    model = make(
+        llama_server.base_url,
+        SwiConfig(window=0, max_switches=1),
+        model=llama_server.alias,
+        max_tokens=6,
+        sampling={"temperature": 0.0},
+    )
     _, reply = await collect(model, [{"role": "user", "content": "Say hi."}])
     assert reply.content and model.last_stats["resumed"] is False
     assert model.last_stats["answer_tokens"] == 6 and model.last_stats["thinking_tokens"] == 0
+
+
+# -- through the agent: per-step figures on every assistant event, the session's totals -----------------
+async def test_agent_events_carry_each_steps_figures_and_the_totals_credit_the_cut(fake_server, tmp_path):
+    from rioagent.agent import Agent
+    from rioagent.config import Settings
+    from rioagent.events import AssistantMessage, Finished
+    from tests.scripted_model import xml_call
+
+    natural = pieces("n", 12)  # step 2 thinks 12 tokens and ends its thought on its own
+    server = fake_server(
+        [
+            # step 1: the entropy drops at the 3rd token: M = 1 converges; the resumed leg writes the call.
+            {"reasoning": pieces("r", 8), "logprobs": [uniform(n) for n in (10, 12, 5, 3)]},
+            {"content": xml_call("bash", command="echo checked")},
+            {
+                "reasoning": natural,
+                "content": xml_call("finish", summary="done"),
+                "logprobs": [uniform(n) for n in range(2, 40)],
+            },
+        ]
+    )
+    model = make(server.base_url, SwiConfig(window=2, max_switches=1))
+    (tmp_path / "repo").mkdir()
+    agent = Agent(
+        model,
+        Settings(approval="auto", think="auto"),
+        tmp_path / "repo",
+        session_id="swi",
+        state_dir=tmp_path / "state",
+    )
+    events = [event async for event in agent.run("check it")]
+
+    steps = [e.thinking for e in events if isinstance(e, AssistantMessage)]
+    assert [s["mode"] for s in steps] == ["swi-endpoint", "swi-endpoint"]
+    assert [s["thinking_tokens"] for s in steps] == [3, 12]
+    assert [s["injections"] for s in steps] == [["</think>\n\n"], []]
+    assert [s["switches"] for s in steps] == [1, 0] and all("latent_steps" in s for s in steps)
+    (finished,) = [e for e in events if isinstance(e, Finished)]
+    assert finished.status == "done" and finished.summary == "done"
+    # The cut thought is credited with the difference to the natural one: an estimate, named as such.
+    assert finished.thinking == {
+        "thinking_tokens": 15,
+        "latent_steps": 0,
+        "switches": 1,
+        "steps_cut_short": 1,
+        "saved_estimate": 12 - 3,
+    }

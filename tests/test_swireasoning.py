@@ -87,6 +87,12 @@ def test_rejects_bad_entropies_and_configs():
         SwiConfig(window=-1)
 
 
+def test_defaults_are_the_papers_with_the_agent_aware_options_on():
+    cfg = SwiConfig()
+    assert (cfg.window, cfg.max_switches, cfg.alpha0, cfg.beta0) == (512, 2, 0.7, 0.7)
+    assert cfg.lock_after_think_end and not cfg.reference_mode and cfg.converge_text == "</think>\n\n"
+
+
 # -- blend weights -----------------------------------------------------------------------------------
 def test_blend_weights_only_at_switch_steps_and_fading_with_the_horizon():
     c = SwiController(SwiConfig(window=1, alpha0=0.6, beta0=0.7, max_new_tokens=10))
@@ -129,7 +135,7 @@ def test_without_lock_injects_at_every_switch_from_m_to_2m_then_terminates():
     assert [x.inject for x in explicit_switches] == [None, converge, converge, converge, None]
     assert [x.terminate_thinking for x in explicit_switches] == [False, False, False, False, True]
     assert c.switches == 5 and c.terminated and c.locked  # past 2M = 4: thinking is over
-    assert not any(x.switched for x in d[explicit_switches[-1].step + 1:])
+    assert not any(x.switched for x in d[explicit_switches[-1].step + 1 :])
     assert "The final answer is" not in "".join(c.injections)
 
 

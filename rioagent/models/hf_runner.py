@@ -32,8 +32,7 @@ class HFRunner:
 
         if self._cache is None:
             self._cache = DynamicCache(config=self.model.config)
-        if self._cache.get_seq_length() != start:
-            self._cache.crop(start)
+        self._truncate(start)
         positions = torch.arange(start, start + embeds.shape[0], device=self.device)[None]
         out = self.model(
             inputs_embeds=embeds[None],
@@ -52,7 +51,14 @@ class HFRunner:
 
     def restore(self, snapshot: int) -> None:
         if self._cache is not None:
-            self._cache.crop(snapshot)
+            self._truncate(snapshot)
+
+    def _truncate(self, length: int) -> None:
+        # A negative count of tokens to remove: transformers 5.x rejects the absolute length older
+        # versions took (ValueError on the first rollback), and both read a negative count this way.
+        extra = self._cache.get_seq_length() - length
+        if extra > 0:
+            self._cache.crop(-extra)
 
     def reset(self) -> None:
         self._cache = None

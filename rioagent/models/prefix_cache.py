@@ -78,7 +78,19 @@ class PrefixCache:
         self._snapshots.pop(pos, None)
         self._snapshots[pos] = snapshot
         while len(self._snapshots) > self.max_snapshots:
-            self._snapshots.popitem(last=False)  # the oldest taken: the one least likely to be needed
+            del self._snapshots[self._least_useful()]
+
+    def _least_useful(self) -> int:
+        """The snapshot whose loss costs least. The first one (the system turn and task: every later prompt
+        still matches it) and the newest ones (where prompts usually diverge) stay; among the rest, the one
+        closest to its predecessor goes, so the survivors spread over the conversation and a roll-back past
+        them re-prefills a bounded stretch instead of everything."""
+        positions = sorted(self._snapshots)
+        keep_newest = max(1, self.max_snapshots // 2)
+        middle = range(1, max(1, len(positions) - keep_newest))
+        if not middle:
+            return positions[0]
+        return positions[min(middle, key=lambda i: positions[i] - positions[i - 1])]
 
     def clear(self) -> None:
         self.tokens.clear()

@@ -92,8 +92,10 @@ class SwiEndpointModel:
     ) -> AsyncIterator[StreamChunk | ModelReply]:
         run = _Run(SwiController(self.config, explicit_only=True), self.inner.thinking)
         self.last_stats = run.stats()
-        source = self._chat(messages, tools, run) if self.render_prompt is None else self._raw(
-            messages, tools, run
+        source = (
+            self._chat(messages, tools, run)
+            if self.render_prompt is None
+            else self._raw(messages, tools, run)
         )
         try:
             async for item in source:
@@ -128,16 +130,25 @@ class SwiEndpointModel:
         prefix = "<think>\n" + "".join(thought).strip("\n") + "\n" + closing
         resumed = [*messages, {"role": "assistant", "content": prefix}]
         body = self.inner.request_body(resumed, tools)
-        body.update(continue_final_message=True, add_generation_prompt=False,
-                    max_tokens=run.remaining(body.get("max_tokens")))
+        body.update(
+            continue_final_message=True,
+            add_generation_prompt=False,
+            max_tokens=run.remaining(body.get("max_tokens")),
+        )
         answer: list[str] = []
         async for item in self.inner.stream_request(body, resumed, tools):
             if isinstance(item, ModelReply):
                 # Text the server filed as reasoning came first in the stream: it is answer now.
                 content = "".join(answer) + item.content
                 run.finish_usage(item.usage, resumed=True)
-                yield ModelReply(content=content, reasoning="".join(thought), tool_calls=item.tool_calls,
-                                 usage=run.usage(), finish_reason=item.finish_reason)
+                yield ModelReply(
+                    content=content,
+                    reasoning="".join(thought),
+                    tool_calls=item.tool_calls,
+                    usage=run.usage(),
+                    finish_reason=item.finish_reason,
+                    thinking=run.figures(),
+                )
                 return
             if item.kind == "reasoning":
                 answer.append(item.text)
@@ -172,8 +183,13 @@ class SwiEndpointModel:
             for chunk in split.flush():
                 yield chunk
             run.finish_usage(leg.usage_or(run))
-            yield ModelReply(content=split.content, reasoning=split.reasoning, usage=run.usage(),
-                             finish_reason=leg.finish_reason or "stop")
+            yield ModelReply(
+                content=split.content,
+                reasoning=split.reasoning,
+                usage=run.usage(),
+                finish_reason=leg.finish_reason or "stop",
+                thinking=run.figures(),
+            )
             return
         for chunk in split.flush():
             yield chunk
@@ -191,8 +207,13 @@ class SwiEndpointModel:
         for chunk in answer.flush():
             yield chunk
         run.finish_usage(leg2.usage_or(run), resumed=True)
-        yield ModelReply(content=answer.content, reasoning=thought, usage=run.usage(),
-                         finish_reason=leg2.finish_reason or "stop")
+        yield ModelReply(
+            content=answer.content,
+            reasoning=thought,
+            usage=run.usage(),
+            finish_reason=leg2.finish_reason or "stop",
+            thinking=run.figures(),
+        )
 
     def _completion_body(self, prompt: str, *, logprobs: bool) -> dict[str, Any]:
         profile = self.inner.profile
@@ -233,8 +254,11 @@ class _Run:
             # The server split the thought off: answer text means it has ended.
             self.controller.observe_token(THINK_END)
         if delta.get("reasoning") or delta.get("reasoning_content"):
-            self._score(entries or [None], lambda e: e.get("top_logprobs") if e else None,
-                        lambda e: e.get("token", "") if e else "")
+            self._score(
+                entries or [None],
+                lambda e: e.get("top_logprobs") if e else None,
+                lambda e: e.get("token", "") if e else "",
+            )
         else:
             self.answer_tokens += len(entries) or int(bool(delta.get("content")))
 
@@ -288,10 +312,25 @@ class _Run:
         self.completion_tokens = self.thinking_tokens + self.answer_tokens
 
     def usage(self) -> Usage:
-        thought = self.server_reasoning_tokens if self.server_reasoning_tokens is not None else (
-            self.thinking_tokens
+        thought = (
+            self.server_reasoning_tokens
+            if self.server_reasoning_tokens is not None
+            else (self.thinking_tokens)
         )
         return Usage(self.prompt_tokens, self.completion_tokens, thought)
+
+    def figures(self) -> dict[str, Any]:
+        """The step's thinking figures for the agent's events (rioagent.thinking). No step is really latent
+        against a server, every token is sampled: the would-be latent count stays in `stats`."""
+        c = self.controller
+        return step_figures(
+            "swi-endpoint",
+            self.thinking_tokens,
+            switches=c.switches,
+            injections=list(c.injections),
+            resumed=self.cut is not None,
+            terminated=c.terminated,
+        )
 
     def stats(self) -> dict[str, Any]:
         c = self.controller
@@ -312,14 +351,14 @@ class _Run:
 
 
 def _with_usage(reply: ModelReply, run: _Run) -> ModelReply:
-    stats = run.stats()
-    # No step is really latent against a server: every token is sampled. The would-be count stays in stats.
-    figures = step_figures(
-        "swi-endpoint", stats["thinking_tokens"], switches=stats["switches"], injections=stats["injections"],
-        resumed=stats["resumed"], terminated=stats["terminated"],
+    return ModelReply(
+        content=reply.content,
+        reasoning=reply.reasoning,
+        tool_calls=reply.tool_calls,
+        usage=run.usage(),
+        finish_reason=reply.finish_reason,
+        thinking=run.figures(),
     )
-    return ModelReply(content=reply.content, reasoning=reply.reasoning, tool_calls=reply.tool_calls,
-                      usage=run.usage(), finish_reason=reply.finish_reason, thinking=figures)
 
 
 class _CompletionLeg:
@@ -362,8 +401,9 @@ class _CompletionLeg:
     def usage_or(self, run: _Run) -> Usage:
         """The server's usage, or this run's own token counts when it sent none (llama-cpp-python)."""
         raw = self.usage or {}
-        return Usage(int(raw.get("prompt_tokens") or run.prompt_tokens),
-                     int(raw.get("completion_tokens") or 0), 0)
+        return Usage(
+            int(raw.get("prompt_tokens") or run.prompt_tokens), int(raw.get("completion_tokens") or 0), 0
+        )
 
 
 def _parse(data: str, base_url: str) -> dict[str, Any]:

@@ -38,9 +38,7 @@ def entropy_from_top_logprobs(top_logprobs: Iterable[float], *, vocab_size: int 
     Without `vocab_size`, the lower bound described in the module docstring; with it, the upper bound
     (tail uniform over the vocab_size - k unlisted tokens). Logprobs of -inf (or None) are skipped.
     """
-    probs = sorted(
-        (math.exp(lp) for lp in top_logprobs if lp is not None and lp != -math.inf), reverse=True
-    )
+    probs = sorted((math.exp(lp) for lp in top_logprobs if lp is not None and lp != -math.inf), reverse=True)
     if not probs:
         raise ValueError("no finite logprobs to estimate an entropy from; request top_logprobs > 0")
     listed = -sum(p * math.log(p) for p in probs if p > 0)

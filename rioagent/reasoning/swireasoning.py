@@ -169,9 +169,11 @@ class SwiController:
         self.switches += 1
         end_weight = blend * (1 - (cfg.beta0 + (1 - cfg.beta0) * fade))
         inject, terminate = self._cap()
-        return self._maybe_finish(self._record(
-            step, entropy, switched=True, end_think_weight=end_weight, inject=inject, terminate=terminate
-        ))
+        return self._maybe_finish(
+            self._record(
+                step, entropy, switched=True, end_think_weight=end_weight, inject=inject, terminate=terminate
+            )
+        )
 
     def _cap(self) -> tuple[str | None, bool]:
         """The switch cap, checked at a LATENT -> EXPLICIT switch (the count already includes it)."""
