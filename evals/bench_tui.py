@@ -4,7 +4,8 @@ takes to reach the screen while it streams. Prints one JSON object.
     python evals/bench_tui.py [--tokens 40000] [--keys 20]
 
 - first paint: a fresh interpreter runs the `rioagent` path (CLI import, settings, the app, an
-  endpoint model) headless until its first frame; torch must not be imported by then. Target < 1 s.
+  endpoint model) headless until its first frame reaches the driver; torch must not be imported by
+  then. Target < 1 s. `settled` is when the app is next idle (the model and agent load after the frame).
 - streaming: a zero-latency model streams one token per chunk (a thought, then Markdown prose) into the
   real app through the real agent loop; tokens/s is counted from the prompt to the run's end.
   Target >= 2,000 tokens/s.
@@ -39,16 +40,27 @@ def child_first_paint(started: float) -> None:
     from rioagent.cli import build_parser, flags_layer
 
     args = build_parser().parse_args(["--endpoint", "http://127.0.0.1:9/v1", "--model", "bench"])
+    from textual.app import App
+
     from rioagent.config import load_settings
     from rioagent.tui.app import RioApp
 
     settings = load_settings(Path.cwd(), flags=flags_layer(args))
     app = RioApp(settings, Path.cwd())
     result: dict[str, Any] = {}
+    display = App._display
+
+    def first_frame(self: Any, *a: Any, **k: Any) -> Any:
+        # The first frame handed to the terminal driver: what the user sees first.
+        result.setdefault("first_paint_s", time.time() - started)
+        return display(self, *a, **k)
+
+    App._display = first_frame  # type: ignore[method-assign]
 
     async def painted(pilot: Any) -> None:
         await pilot.pause()
-        result["first_paint_s"] = time.time() - started
+        # Idle after the first frame: the model and the agent are being built, off the loop.
+        result["settled_s"] = time.time() - started
         result["torch_imported"] = "torch" in sys.modules
         result["transformers_imported"] = "transformers" in sys.modules
         app.exit()
@@ -76,9 +88,11 @@ def first_paint(runs: int = 3) -> dict[str, Any]:
             figures.append(json.loads(out.strip().splitlines()[-1]))
     assert not any(f["torch_imported"] for f in figures), "torch was imported on the endpoint path"
     times = [f["first_paint_s"] for f in figures]
+    settled = [f["settled_s"] for f in figures]
     return {
         "first_paint_s": round(min(times), 3),
         "first_paint_median_s": round(statistics.median(times), 3),
+        "settled_median_s": round(statistics.median(settled), 3),
         "torch_imported": False,
         "target_s": 1.0,
     }
@@ -193,7 +207,12 @@ async def streaming(tokens: int, keys: int) -> dict[str, Any]:
                     await one_key()
                 await asyncio.sleep(0.05)
             seconds = time.perf_counter() - started
-            texts = [w.streamed for w in app.conversation.query("AssistantText")]
+            # The view trims what scrolled far up while it followed the stream: bring it all back (as
+            # Home does) so the count below checks every word reached the screen.
+            while app.conversation.earlier:
+                await app.conversation.load_earlier(10_000)
+            await pilot.pause()
+            texts = [w.streamed or w.source for w in app.conversation.query("AssistantText")]
             streamed = sum(len(t.split()) for t in texts)
     latencies.sort()
     return {

@@ -30,7 +30,7 @@ from rioagent.events import (
     ToolFinished,
     ToolStarted,
 )
-from rioagent.tui import commands, mentions
+from rioagent.tui import commands, gcpolicy, mentions
 from rioagent.tui.approver import TuiApprover
 from rioagent.tui.controller import AgentSession, ModelFactory
 from rioagent.tui.history import PromptHistory
@@ -148,6 +148,7 @@ class RioApp(SlashCommands, App[int]):
         finally:
             self._opened.set()
             self.status_bar.redraw()
+            gcpolicy.freeze_startup()  # Textual, the agent, the model's client: they live as long as the app
 
     # ---- events ----------------------------------------------------------------------------------------
 
@@ -180,8 +181,13 @@ class RioApp(SlashCommands, App[int]):
     async def _drive(self, events: AsyncIterator[Event]) -> None:
         """Show a stream of session events while the status bar spins."""
         self.status_bar.set_running(True)
+        gcpolicy.hold()  # a collection mid-stream stalls keys: done between steps instead
         try:
             async for event in events:
+                if isinstance(event, StepStarted):
+                    gcpolicy.collect_now()
+                else:
+                    gcpolicy.collect_if_piled_up()
                 await self._show(event)
         except Exception as exc:
             await self.conversation.notice(f"{type(exc).__name__}: {exc}", "error")
@@ -189,6 +195,8 @@ class RioApp(SlashCommands, App[int]):
             self.info.state = "ready"
             self.status_bar.set_running(False)
             self.interrupt_requested_at = None
+            gcpolicy.release()
+            self.call_after_refresh(gcpolicy.collect_now)  # after the result is on screen
 
     # ---- the prompt ------------------------------------------------------------------------------------
 

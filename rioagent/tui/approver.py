@@ -4,11 +4,14 @@ returns the answer. An interrupt cancels the wait, and the prompt closes with it
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rioagent.approval import ApprovalDecision, remember_patterns
 from rioagent.events import ApprovalRequested
-from rioagent.tools.base import ToolSpec, load_specs
+
+if TYPE_CHECKING:  # imported on the first request: the approval rules and tool specs (yaml) are not
+    # needed for the first frame
+    from rioagent.approval import ApprovalDecision
+    from rioagent.tools.base import ToolSpec
 
 
 class TuiApprover:
@@ -18,6 +21,9 @@ class TuiApprover:
 
     def pattern(self, request: ApprovalRequested) -> str:
         """What "allow always" would cover, as the agent will remember it."""
+        from rioagent.approval import remember_patterns
+        from rioagent.tools.base import load_specs
+
         if self._specs is None:
             self._specs = {spec.name: spec for spec in load_specs()}
         spec = self._specs.get(request.name)
@@ -27,6 +33,7 @@ class TuiApprover:
         return patterns[-1] if spec.access == "exec" else f"every {request.name}"
 
     async def __call__(self, request: ApprovalRequested) -> ApprovalDecision:
+        from rioagent.approval import ApprovalDecision
         from rioagent.tui.screens.approval import ApprovalScreen
 
         answer: asyncio.Future[ApprovalDecision] = asyncio.get_running_loop().create_future()

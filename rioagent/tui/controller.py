@@ -9,23 +9,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rioagent.config import Settings
 from rioagent.config import state_dir as default_state_dir
 from rioagent.events import Event, Finished, Notice
-from rioagent.models.base import Model
 from rioagent.session import SessionLog, new_session_id
 
-ModelFactory = Callable[[Settings], Awaitable[Model]]
+if TYPE_CHECKING:
+    from rioagent.models.base import Model
+
+ModelFactory = Callable[[Settings], Awaitable["Model"]]
 
 
 async def default_model_factory(settings: Settings) -> Model:
+    profile = settings.model_profile()
+    if profile.backend == "endpoint":
+        # Importing the client (httpx, ssl) takes a few hundred ms: in a thread, so the first frame and
+        # the keys typed meanwhile are not held up by it.
+        await asyncio.to_thread(importlib.import_module, "rioagent.models.endpoint")
     from rioagent.models.factory import create_model
 
-    return await create_model(settings.model_profile(), think=settings.think)
+    return await create_model(profile, think=settings.think)
 
 
 class AgentSession:
@@ -58,14 +66,19 @@ class AgentSession:
 
     async def open(self) -> list[Event]:
         """Build the model and the agent (from the history, on resume); events worth showing come back."""
-        from rioagent.agent import Agent
-
         shown: list[Event] = []
-        self.model = await self.model_factory(self.settings)
+        # The agent's modules (prompts, tool specs from yaml) load in a thread meanwhile, off the loop.
+        agent_module = asyncio.create_task(asyncio.to_thread(importlib.import_module, "rioagent.agent"))
+        try:
+            self.model = await self.model_factory(self.settings)
+        finally:
+            agent_class = (await agent_module).Agent
+
         banner = getattr(self.model, "banner", None)
         if banner:
             shown.append(Notice(level="info", message=str(banner)))
-        self.agent = Agent(
+        self.agent = await asyncio.to_thread(  # reads the tool specs and the repository: off the loop
+            agent_class,
             self.model,
             self.settings,
             self.workspace,

@@ -27,6 +27,10 @@ class AssistantText(Markdown):
         self.streamed += text
         await self._stream.write(text)
 
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
     async def finish(self, final: str | None = None) -> None:
         """Stop streaming; when the finished text differs from what streamed (calls cut out, a retry),
         show the finished text: one render per message, not per token."""

@@ -7,12 +7,20 @@ to the widget that shows it; nothing already on screen is rendered again.
 Long sessions: a replayed log is built in one batch and only its last WINDOW widgets are mounted; the
 earlier ones wait, built but unmounted, behind a marker and come in a chunk at a time when the view is
 scrolled to the top (or Home is pressed). Mounting thousands of widgets at once is what would lag.
+
+A live session is kept the same way: while the view follows the newest output, the oldest widgets
+beyond a budget are unmounted and wait behind the same marker as recipes for fresh copies. Every
+frame lays out every mounted widget, so without this each token would cost more as the session grows.
+
+The Markdown widgets (and markdown_it) are imported on first use: they are not in the first frame.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Union
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -42,25 +50,97 @@ from rioagent.events import (
 from rioagent.tui import replay
 from rioagent.tui.css import load_css
 from rioagent.tui.streamfilter import ToolCallFilter
-from rioagent.tui.widgets.assistant_text import AssistantText
-from rioagent.tui.widgets.markdown_note import MarkdownNote
 from rioagent.tui.widgets.notice import NoticeView
 from rioagent.tui.widgets.run_result import RunResult
-from rioagent.tui.widgets.thought import Thought
 from rioagent.tui.widgets.tool_call import ToolCallView
 from rioagent.tui.widgets.user_prompt import UserPrompt
+
+if TYPE_CHECKING:
+    from rioagent.tui.widgets.assistant_text import AssistantText
+    from rioagent.tui.widgets.thought import Thought
 
 WINDOW = 120  # widgets mounted when a long log is replayed
 FLUSH_S = 0.04  # streamed text reaches the screen in batches at most this far apart
 SPLIT_CHARS = 3000  # a streamed answer longer than this continues in a new widget at a paragraph break
 CHUNK = 60  # earlier widgets mounted each time the top is reached
+# Mounted nodes (a Markdown widget counts its blocks) kept while following the output: a few screens.
+# Each frame lays out every mounted node (~0.3 ms each on a slow core), so this bounds a frame's work.
+LIVE_BUDGET = 120
+LIVE_KEEP = 80  # trimmed down to this, so that trimming (itself a layout) is not done every frame
+
+
+@dataclass
+class Trimmed:
+    """A widget taken off a live session's view: how to build a fresh copy of it when scrolled back to."""
+
+    step: int
+    make: Callable[[], Widget]
+    prompt: bool = False  # a user prompt (undo of the step that opened a run takes it too)
+
+
+Piece = Union[tuple[int, list[Event]], Trimmed]  # noqa: UP007 - a runtime alias
+
+
+def _assistant_text(markdown: str = "", **kwargs: object) -> AssistantText:
+    from rioagent.tui.widgets.assistant_text import AssistantText
+
+    return AssistantText(markdown, **kwargs)  # type: ignore[arg-type]
+
+
+def _thought(text: str = "", **kwargs: object) -> Thought:
+    from rioagent.tui.widgets.thought import Thought
+
+    return Thought(text, **kwargs)  # type: ignore[arg-type]
+
+
+def _recipe(widget: Widget, current_thought: Thought | None = None) -> Callable[[], Widget] | None:
+    """How to build a fresh copy of a finished widget (values, not the widget: it is freed once
+    unmounted), or None for one that is still live or of a kind that is not trimmed. The turn's folded
+    thought still gets its token count when the turn ends: its copy reads the widget when built."""
+    from rioagent.tui.widgets.markdown_note import MarkdownNote
+
+    step = getattr(widget, "step", 0)
+    if type(widget).__name__ == "AssistantText":
+        text: AssistantText = widget  # type: ignore[assignment]
+        if text.streaming:
+            return None
+        source, continued = text.streamed or text.source, text.continued
+        return lambda: _assistant_text(source, step=step, continued=continued)
+    if type(widget).__name__ == "Thought":
+        thought: Thought = widget  # type: ignore[assignment]
+        if thought.live:
+            return None
+        if thought is current_thought:
+            return lambda: _thought(thought.text, step=step, live=False, tokens=thought.tokens)
+        words, tokens = thought.text, thought.tokens
+        return lambda: _thought(words, step=step, live=False, tokens=tokens)
+    if isinstance(widget, ToolCallView):
+        return widget.recipe()
+    if isinstance(widget, NoticeView):
+        message, level = widget.message, widget.level
+        return lambda: NoticeView(message, level=level, step=step)
+    if isinstance(widget, UserPrompt):
+        prompt = widget.prompt_text
+        return lambda: UserPrompt(prompt, step=step)
+    if isinstance(widget, RunResult):
+        finished = widget.event
+        return lambda: RunResult(finished, step=step)
+    if isinstance(widget, MarkdownNote):
+        note, classes = widget.source, " ".join(widget.classes)
+        return lambda: MarkdownNote(note, step=step, classes=classes or None)
+    return None
+
+
+def _weight(widget: Widget) -> int:
+    """Roughly how many nodes a widget adds to each layout: a Markdown document one per block."""
+    return 1 + len(widget.children)
 
 
 class EarlierMarker(Static):
     """Stands for the widgets not mounted yet, above everything shown."""
 
     def set_count(self, count: int) -> None:
-        self.update(Text(f"▲ {count} earlier steps · scroll up or press Home for more", style="dim"))
+        self.update(Text(f"▲ {count} earlier · scroll up or press Home for more", style="dim"))
 
 
 class Conversation(VerticalScroll, can_focus=True):
@@ -75,7 +155,7 @@ class Conversation(VerticalScroll, can_focus=True):
         self._filter = ToolCallFilter()
         self._tools: dict[str, ToolCallView] = {}
         self._batch: list[Widget] | None = None  # while building logged events: built, not mounted
-        self.earlier: list[list[Event]] = []  # logged pieces not built yet, oldest first
+        self.earlier: list[Piece] = []  # logged pieces not built yet, or trimmed widgets, oldest first
         self._marker = EarlierMarker(classes="earlier")
         self._loading = False
         self._queued: list[tuple[str, list[str]]] = []  # streamed text not written yet: (kind, pieces)
@@ -125,7 +205,7 @@ class Conversation(VerticalScroll, can_focus=True):
             built, end = await self._build(*parts.pop())
             final = end if final is None else final
             shown[:0] = built
-        self.earlier = parts
+        self.earlier = list(parts)
         self.step = final or 0
         await self._mount_marker()
         if shown:
@@ -149,7 +229,13 @@ class Conversation(VerticalScroll, can_focus=True):
         try:
             built: list[Widget] = []
             while self.earlier and len(built) < count:
-                built[:0] = (await self._build(*self.earlier.pop()))[0]
+                piece = self.earlier.pop()
+                if isinstance(piece, Trimmed):
+                    widget = piece.make()
+                    widget.step = piece.step  # type: ignore[attr-defined]
+                    built.insert(0, widget)
+                else:
+                    built[:0] = (await self._build(*piece))[0]
             below = self.virtual_size.height - self.scroll_y
             if built:
                 await self.mount(*built, after=self._marker)
@@ -158,6 +244,34 @@ class Conversation(VerticalScroll, can_focus=True):
             return len(built)
         finally:
             self._loading = False
+
+    def _following(self) -> bool:
+        """The view follows the newest output (Textual's anchor, not released by scrolling up)."""
+        return self._anchored and not self._anchor_released
+
+    async def _trim(self) -> None:
+        """Unmount the oldest widgets of a live session beyond LIVE_BUDGET, down to LIVE_KEEP, keeping a
+        recipe for each behind the marker. Only while following the output: a reader scrolled up keeps
+        what they read, and nothing still streaming or running is touched."""
+        if self._batch is not None or self._loading or not self._following():
+            return
+        items = self.items()
+        weights = [_weight(w) for w in items]
+        total = sum(weights)
+        if total <= LIVE_BUDGET:
+            return
+        gone: list[Widget] = []
+        for widget, weight in zip(items, weights, strict=True):
+            recipe = None if total <= LIVE_KEEP else _recipe(widget, self._thought)
+            if recipe is None:
+                break
+            gone.append(widget)
+            prompt = isinstance(widget, UserPrompt)
+            self.earlier.append(Trimmed(getattr(widget, "step", 0), recipe, prompt=prompt))
+            total -= weight
+        if gone:
+            await self.remove_children(gone)
+            await self._mount_marker()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -171,6 +285,8 @@ class Conversation(VerticalScroll, can_focus=True):
 
     async def note(self, markdown: str) -> None:
         """A note of the app's own (help, a diff), in Markdown."""
+        from rioagent.tui.widgets.markdown_note import MarkdownNote
+
         await self._add(MarkdownNote(markdown, step=self.step))
 
     async def notice(self, message: str, level: str = "info") -> None:
@@ -204,6 +320,7 @@ class Conversation(VerticalScroll, can_focus=True):
         async with self._lock:  # the flush timer must not write in the middle of this event
             await self._drain()
             await self._handle(event)
+            await self._trim()
 
     async def _handle(self, event: Event) -> None:
         if isinstance(event, SessionStarted):
@@ -253,6 +370,7 @@ class Conversation(VerticalScroll, can_focus=True):
         """Write the queued streamed text to its widgets now."""
         async with self._lock:
             await self._drain()
+            await self._trim()
 
     async def _drain(self) -> None:
         if self._flush_timer is not None:
@@ -265,7 +383,7 @@ class Conversation(VerticalScroll, can_focus=True):
 
     async def _reasoning(self, text: str) -> None:
         if self._thought is None:
-            self._thought = Thought(step=self.step, live=True)
+            self._thought = _thought(step=self.step, live=True)
             await self._add(self._thought)
         await self._thought.write(text)
 
@@ -277,15 +395,16 @@ class Conversation(VerticalScroll, can_focus=True):
             if not shown.strip():
                 return  # nothing to show yet (whitespace, or a tool call's markup)
             shown = shown.lstrip()
-            self._text = AssistantText(step=self.step)
+            self._text = _assistant_text(step=self.step)
             await self._add(self._text)
         cut = shown.rfind("\n\n")
         if len(self._text.streamed) > SPLIT_CHARS and cut >= 0:
             # A long answer goes on in a new widget at a paragraph break: appending to one ever-growing
-            # Markdown document costs more with every piece, a fresh one costs the same each time.
+            # Markdown document costs more with every piece, a fresh one costs the same each time (and
+            # finished pieces can be trimmed off the view).
             await self._text.write(shown[:cut])
             await self._text.finish()
-            self._text = AssistantText(step=self.step, continued=True)
+            self._text = _assistant_text(step=self.step, continued=True)
             await self._add(self._text)
             shown = shown[cut:].lstrip("\n")
         await self._text.write(shown)
@@ -295,14 +414,14 @@ class Conversation(VerticalScroll, can_focus=True):
         if self._thought is not None:
             await self._thought.finish(tokens)
         elif event.reasoning.strip():  # replayed, or a backend that does not stream
-            await self._add(Thought(event.reasoning, step=self.step, live=False, tokens=tokens))
+            await self._add(_thought(event.reasoning, step=self.step, live=False, tokens=tokens))
         if self._text is not None:
             # A split answer is left as streamed; a whole one is checked against the final text.
             await self._text.finish(None if self._text.continued else event.content.strip())
             if not event.content.strip():
                 await self._text.remove()
         elif event.content.strip():
-            await self._add(AssistantText(event.content.strip(), step=self.step))
+            await self._add(_assistant_text(event.content.strip(), step=self.step))
         self._thought = self._text = None
 
     async def _end_turn(self) -> None:
@@ -326,7 +445,7 @@ class Conversation(VerticalScroll, can_focus=True):
             if event.is_error:
                 await self.notice(event.output, "warning")
             elif event.output.strip():
-                await self._add(AssistantText(event.output.strip(), step=self.step))
+                await self._add(_assistant_text(event.output.strip(), step=self.step))
             return
         if view is None:  # a log that starts mid-call
             view = ToolCallView(event.name, {}, call_id=event.call_id, step=self.step)
@@ -345,6 +464,15 @@ class Conversation(VerticalScroll, can_focus=True):
             self._batch[:] = [w for w in self._batch if id(w) not in dropped]
         elif gone:
             await self.remove_children(gone)
+        if self._batch is None and any(isinstance(p, Trimmed) and p.step >= event.step for p in self.earlier):
+            # The step was long enough to be partly trimmed off the view: its trimmed widgets go too.
+            self.earlier = [
+                p
+                for p in self.earlier
+                if not isinstance(p, Trimmed)
+                or (p.step < event.step if not p.prompt else not (event.prompt and p.step == event.step))
+            ]
+            await self._mount_marker()
         self.step = event.step - 1
         restored = ", ".join(event.restored_paths) if event.restored_paths else "no files changed"
         await self.notice(f"undid step {event.step} ({restored})")

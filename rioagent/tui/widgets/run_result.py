@@ -22,4 +22,5 @@ class RunResult(Static):
             line += f" · {event.reason}"
         super().__init__(Text(line), classes=f"-{event.status}")
         self.status = event.status
+        self.event = event  # to build a copy when a long session's view trims this one
         self.step = step

@@ -4,6 +4,7 @@ output, a syntax-highlighted diff for an edit, or a list of search hits. Enter f
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.console import RenderableType
@@ -49,6 +50,7 @@ class ToolCallView(Vertical, can_focus=True):
         self.body_kind = ""
         self.output = ""
         self._extra = ""
+        self._finished: dict[str, Any] | None = None  # what finish() was given, for a copy
 
     def compose(self):  # type: ignore[no-untyped-def]
         yield self.header
@@ -88,6 +90,7 @@ class ToolCallView(Vertical, can_focus=True):
         self._draw_header()
 
     def finish(self, output: str, *, is_error: bool, data: dict[str, Any], seconds: float) -> None:
+        self._finished = {"output": output, "is_error": is_error, "data": data, "seconds": seconds}
         data = data or {}
         if self.state != "denied":
             self.set_state("error" if is_error else "done")
@@ -116,6 +119,25 @@ class ToolCallView(Vertical, can_focus=True):
             self.add_class("-folded")
         if self.tool_name in EDIT_TOOLS and is_error:
             self.remove_class("-folded")
+
+    def recipe(self) -> Callable[[], ToolCallView] | None:
+        """How to build a fresh copy of this finished call (a long session's view unmounts old widgets
+        and builds them again when scrolled back to); None while it runs."""
+        if self._finished is None:
+            return None
+        name, arguments, call_id, step = self.tool_name, self.arguments, self.call_id, self.step
+        denied, note, finished = self.state == "denied", self.note, self._finished
+        folded = self.has_class("-folded")
+
+        def make() -> ToolCallView:
+            view = ToolCallView(name, arguments, call_id=call_id, step=step)
+            if denied:
+                view.set_state("denied", note)
+            view.finish(**finished)
+            view.set_class(folded, "-folded")
+            return view
+
+        return make
 
     def action_toggle(self) -> None:
         self.toggle_class("-folded")
