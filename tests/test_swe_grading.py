@@ -16,8 +16,8 @@ from rioagent.swe.evaluate import EvalOptions, load_patches, run_grade
 from rioagent.swe.grading import apply_patch, count, is_passing, verdict
 from rioagent.swe.harness import Harness, HarnessConfig
 from rioagent.swe.instances import load_instances
+from rioagent.swe.readers import django_statuses, pytest_statuses, sympy_statuses
 from rioagent.swe.sandbox import Sandbox
-from rioagent.swe.testrun import _pytest_statuses, django_statuses, sympy_statuses
 from rioagent.swe.workspace import create_workspace
 from tests.test_swe_repos import CALC_HALF, build_calc, build_words, write_instances, write_table
 
@@ -202,7 +202,7 @@ def test_outcomes_by_exact_id_and_the_swe_bench_rule() -> None:
         json.dumps({"nodeid": "t.py::d", "when": "teardown", "outcome": "failed", "xfail": False}),
         '{"nodeid": "t.py::e", "when": "ca',  # a line cut by a killed run
     ]
-    statuses = _pytest_statuses(lines)
+    statuses = pytest_statuses("\n".join(lines))
     assert statuses == {
         "t.py::a[x y]": "passed",
         "t.py::b": "error",

@@ -71,6 +71,15 @@ def verdict(f2p: Counts, p2p: Counts) -> str:
     return "unresolved"
 
 
+def judge(instance: Instance, runner: str, statuses: dict[str, str]) -> tuple[str, Counts, Counts, list[str]]:
+    """SWE-bench's rule on one run's statuses: the verdict, F2P and P2P counts, and the ids ignored."""
+    f2p_ids = [t for t in instance.fail_to_pass if is_test_id(t, runner)]
+    p2p_ids = [t for t in instance.pass_to_pass if is_test_id(t, runner)]
+    ignored = [t for t in instance.fail_to_pass + instance.pass_to_pass if not is_test_id(t, runner)]
+    f2p, p2p = count(f2p_ids, statuses), count(p2p_ids, statuses)
+    return verdict(f2p, p2p), f2p, p2p, ignored
+
+
 def apply_patch(workspace: Path, patch: str, base: str, scratch: Path, log: list[str]) -> str | None:
     """Apply `patch` with the first method that works; the method's name, or None (workspace reset)."""
     path = scratch / "model.patch"
@@ -181,12 +190,9 @@ def grade(harness: Harness, instance: Instance, patch: str, log_dir: Path) -> di
             log_dir / "test_output.txt",
         )
         times["tests"] = run.seconds
-        f2p_ids = [t for t in instance.fail_to_pass if is_test_id(t, runner)]
-        p2p_ids = [t for t in instance.pass_to_pass if is_test_id(t, runner)]
-        ignored = [t for t in instance.fail_to_pass + instance.pass_to_pass if not is_test_id(t, runner)]
-        f2p, p2p = count(f2p_ids, run.statuses), count(p2p_ids, run.statuses)
+        status, f2p, p2p, ignored = judge(instance, runner, run.statuses)
         (log_dir / "statuses.json").write_text(json.dumps(run.statuses, indent=1), encoding="utf-8")
-        status = "error" if run.error else verdict(f2p, p2p)
+        status = "error" if run.error else status
         extra: dict[str, Any] = {"patch_applied": method, "f2p": f2p.to_dict(), "p2p": p2p.to_dict()}
         if ignored:
             extra["ignored_ids"] = ignored
