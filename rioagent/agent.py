@@ -40,10 +40,12 @@ from rioagent.events import (
     SessionStarted,
     StepStarted,
     ToolFinished,
+    ToolOutputDelta,
     ToolStarted,
     Undone,
     UserMessage,
 )
+from rioagent.live_output import LIVE_OUTPUT_INTERVAL, LiveOutput
 from rioagent.messages import ModelReply, ToolCall, Usage
 from rioagent.models.base import Model, ModelError, StreamChunk
 from rioagent.thinking import ThinkingTotals, step_figures
@@ -489,7 +491,12 @@ class Agent:
                         else:
                             yield item
                 if result is None:
-                    result = await self._execute(call)
+                    async for item in self._execute_live(call):
+                        if isinstance(item, ToolResult):
+                            result = item
+                        else:
+                            yield item
+                assert result is not None
                 if call.name == "finish" and not result.is_error:
                     summary = result.output
                 if self._repeats == self.settings.max_repeats:
@@ -583,6 +590,24 @@ class Agent:
         except Exception as exc:  # a handler bug: the model is told, the run goes on
             log.exception("tool %s failed", call.name)
             return ToolResult(f"{call.name} failed with an internal error: {type(exc).__name__}: {exc}", True)
+
+    async def _execute_live(self, call: ToolCall) -> AsyncIterator[ToolOutputDelta | ToolResult]:
+        """Run the call, yielding its output in batches while it runs (tools that stream it: bash), then
+        its result."""
+        live = LiveOutput()
+        self.ctx.on_output = live
+        running = asyncio.ensure_future(self._execute(call))
+        try:
+            while not running.done():
+                await asyncio.wait({running}, timeout=LIVE_OUTPUT_INTERVAL)
+                text = live.take()
+                if text:
+                    yield ToolOutputDelta(call_id=call.id, text=text)
+        finally:
+            self.ctx.on_output = None
+            if not running.done():  # the consumer went away mid-call: the stop path still runs
+                running.cancel()
+        yield running.result()
 
     async def _execute(self, call: ToolCall) -> ToolResult:
         fut = asyncio.ensure_future(asyncio.to_thread(self._invoke, call))

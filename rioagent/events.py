@@ -54,6 +54,16 @@ class ContentDelta(Event):
 
 
 @dataclass
+class ToolOutputDelta(Event):
+    """Output of a running tool as it arrives, for live display (not logged: ToolFinished carries the
+    output the model sees)."""
+
+    type: ClassVar[str] = "tool_output_delta"
+    call_id: str
+    text: str
+
+
+@dataclass
 class AssistantMessage(Event):
     """One finished model turn. `usage` is this step's; `context_tokens` is the prompt size the model saw."""
 
@@ -180,6 +190,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StepStarted,
         ReasoningDelta,
         ContentDelta,
+        ToolOutputDelta,
         AssistantMessage,
         ToolStarted,
         ToolFinished,
@@ -195,7 +206,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 # Streaming deltas are for live display; the finished message holds the same text.
-TRANSIENT_EVENTS = (ReasoningDelta, ContentDelta)
+TRANSIENT_EVENTS = (ReasoningDelta, ContentDelta, ToolOutputDelta)
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

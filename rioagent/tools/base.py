@@ -57,6 +57,8 @@ class ToolContext:
     env: dict[str, str] = field(default_factory=dict)
     # argv the shell is started under, e.g. a bubblewrap sandbox (the SWE eval runner); empty: none
     shell_prefix: list[str] = field(default_factory=list)
+    # Set by the agent while a tool runs: receives output as it arrives (from a worker thread)
+    on_output: Callable[[str], None] | None = None
     state: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, path: str) -> Path:

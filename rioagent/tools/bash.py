@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import logging
 import os
 import platform
 import re
@@ -47,6 +48,8 @@ from typing import Any, BinaryIO
 import pexpect
 
 from rioagent.tools.base import ToolContext, ToolError, ToolResult
+
+log = logging.getLogger(__name__)
 
 MAX_OUTPUT_CHARS = 10_000  # what the model sees of one command's output: head + tail
 MAX_SAVED_BYTES = 256 * 1024 * 1024  # the full-output file stops growing here
@@ -168,8 +171,11 @@ class _Output:
     """Collects one command's output as it streams: cleaned, head + bounded tail in memory, and the
     whole of it in a file once it outgrows what the model is shown."""
 
-    def __init__(self, max_chars: int, path_for: Callable[[], Path]):
+    def __init__(
+        self, max_chars: int, path_for: Callable[[], Path], on_text: Callable[[str], None] | None = None
+    ):
         self.max_chars = max_chars
+        self._on_text = on_text
         self.head_chars = max_chars * 2 // 5
         self.tail_chars = max_chars - self.head_chars - 300  # room for the elision line
         self._path_for = path_for
@@ -212,6 +218,12 @@ class _Output:
     def _emit(self, text: str) -> None:
         if not text:
             return
+        if self._on_text is not None:
+            try:
+                self._on_text(text)
+            except Exception:  # a front end's display must never break the command
+                log.exception("live output callback failed")
+                self._on_text = None
         self.total_chars += len(text)
         self.newlines += text.count("\n")
         if self._file is None:
@@ -600,7 +612,10 @@ class ShellSession:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         return self.artifacts_dir / f"bash-output-{stamp}-{self._count:04d}-{secrets.token_hex(3)}.log"
 
-    def run(self, command: str, timeout: float) -> ShellResult:
+    def run(
+        self, command: str, timeout: float, on_output: Callable[[str], None] | None = None
+    ) -> ShellResult:
+        """Run `command`; `on_output` (optional) sees its cleaned output as it arrives, line by line."""
         if self._closed:
             raise ToolError("the shell session is closed")
         with self._run_lock:
@@ -615,7 +630,7 @@ class ShellSession:
                 notices.append(self._restart_notice(f"the previous shell had exited (status {status})"))
             bash = self._bash
             assert bash is not None
-            out = _Output(self.max_output_chars, self._output_path)
+            out = _Output(self.max_output_chars, self._output_path, on_output)
             if bash.dropped:
                 out.note(f"[... {bash.dropped} bytes of earlier background-job output were dropped ...]\n")
                 bash.dropped = 0
@@ -678,8 +693,12 @@ class ShellSession:
                         return self._finished(code, reason, killed, time.monotonic() - start, timeout)
                     carry = data[at:]
                 else:
-                    out.feed(data[: len(data) - keep])
-                    carry = data[len(data) - keep :]
+                    # Hold back only what could be the start of a marker, so output that merely ends
+                    # short (a line, then a sleep) reaches the live view now, not with the next chunk.
+                    held = data.rfind(prefix[:1], max(0, len(data) - keep))
+                    cut = held if held >= 0 else len(data)
+                    out.feed(data[:cut])
+                    carry = data[cut:]
             now = time.monotonic()
             if eof or (now >= next_alive and not bash.alive()):
                 return self._died(bash, out, carry, _lost(reason, shell_reader), timeout)
@@ -796,7 +815,7 @@ def run_bash(ctx: ToolContext, command: str, timeout: int | None = None) -> Tool
     if not isinstance(shell, ShellSession) or shell.closed:
         shell = ShellSession(ctx.workspace, ctx.env, ctx.artifacts_dir, prefix=ctx.shell_prefix)
         ctx.state["shell"] = shell
-    result = shell.run(command, seconds)
+    result = shell.run(command, seconds, on_output=ctx.on_output)
     return ToolResult(
         result.render(),
         is_error=result.exit_code != 0,

@@ -43,6 +43,7 @@ from rioagent.events import (
     SessionStarted,
     StepStarted,
     ToolFinished,
+    ToolOutputDelta,
     ToolStarted,
     Undone,
     UserMessage,
@@ -343,6 +344,10 @@ class Conversation(VerticalScroll, can_focus=True):
             if tool is not None:
                 note = event.note if event.note else ("allowed" if event.allowed else "denied")
                 tool.set_state("running" if event.allowed else "denied", note)
+        elif isinstance(event, ToolOutputDelta):
+            tool = self._tools.get(event.call_id)
+            if tool is not None and not tool.body_kind:
+                tool.append_live(event.text)
         elif isinstance(event, ToolFinished):
             await self._tool_finished(event)
         elif isinstance(event, UserMessage):

@@ -83,6 +83,12 @@ class ToolCallView(Vertical, can_focus=True):
         self.body.update(renderable)
         self.scroller.display = True
 
+    def append_live(self, text: str) -> None:
+        """Output of the running command as it arrives; `finish` replaces it with what the model saw."""
+        self.output = (self.output + text)[-MAX_BODY_CHARS:]
+        self._show(Text(self.output.rstrip("\n")))
+        self.scroller.scroll_end(animate=False)
+
     def set_state(self, state: str, note: str = "") -> None:
         self.remove_class(f"-{self.state}")
         self.state, self.note = state, note
