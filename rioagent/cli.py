@@ -12,24 +12,13 @@ import sys
 from typing import Any
 
 from rioagent import __version__
-
-EXIT_USAGE = 2
+from rioagent.argtypes import EXIT_USAGE, positive_int
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"rioagent: error: {message} (see `{self.prog} --help`)\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def _non_negative(kind: type) -> Any:
@@ -69,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="text: a readable log; json: only the result object; stream-json: one event per line",
     )
-    run.add_argument("--max-steps", type=_positive_int, metavar="N", help="stop after N model turns")
+    run.add_argument("--max-steps", type=positive_int, metavar="N", help="stop after N model turns")
     run.add_argument(
         "--approval",
         choices=("auto", "read-only", "auto-edit", "ask"),
@@ -92,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-seconds", type=_non_negative(float), metavar="S", help="wall-time budget (0: none)"
     )
     run.add_argument("--batch", metavar="FILE.jsonl", help='run one {"repo": ..., "task": ...} per line')
-    run.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="batch tasks run at once")
+    run.add_argument("--workers", type=positive_int, default=1, metavar="N", help="batch tasks run at once")
 
     sessions = commands.add_parser("sessions", help="list or replay past sessions")
     which = sessions.add_subparsers(

@@ -12,17 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_USAGE = 2
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
+from rioagent.argtypes import EXIT_USAGE, positive_int
 
 
 def _selection(parser: argparse.ArgumentParser) -> None:
@@ -73,7 +63,7 @@ def _harness(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--ray-address", metavar="ADDR", help="an existing Ray cluster (default: start one here)"
     )
-    group.add_argument("--workers", type=_workers, default=1, metavar="N", help="instances at once")
+    group.add_argument("--workers", type=positive_int, default=1, metavar="N", help="instances at once")
 
 
 def add_eval_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -102,9 +92,9 @@ def add_eval_parser(commands: Any, parser_class: type[argparse.ArgumentParser]) 
     model.add_argument("--profile", metavar="NAME", help="a model profile from the config files")
     model.add_argument("--think", choices=("on", "off", "swi", "auto"), help="thinking mode")
     model.add_argument(
-        "--max-steps", type=_workers, metavar="N", help="model turns per instance (default 50)"
+        "--max-steps", type=positive_int, metavar="N", help="model turns per instance (default 50)"
     )
-    model.add_argument("--max-tokens", type=_workers, metavar="N", help="token budget per instance")
+    model.add_argument("--max-tokens", type=positive_int, metavar="N", help="token budget per instance")
     model.add_argument("--max-seconds", type=float, metavar="S", help="wall-time budget per instance")
     model.add_argument("--model-name", metavar="NAME", help="model_name_or_path written in preds.json")
     swe.add_argument("--grade", action="store_true", help="grade each prediction as soon as it is made")
