@@ -35,7 +35,7 @@ _IDENTITY = {
     "GIT_COMMITTER_EMAIL": "rioagent@localhost",
 }
 # Inherited variables that would point git at some other repository, index or object store.
-_LOCATION_VARS = (
+GIT_LOCATION_VARS = (
     "GIT_DIR",
     "GIT_WORK_TREE",
     "GIT_INDEX_FILE",
@@ -78,7 +78,7 @@ class Checkpoints:
         self.session_id = session_id
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir()
         self._lock = threading.Lock()
-        self._base_env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
+        self._base_env = {k: v for k, v in os.environ.items() if k not in GIT_LOCATION_VARS}
         self._base_env.update(_IDENTITY)
         self._base_env["GIT_TERMINAL_PROMPT"] = "0"
         self._env = self._locate()

@@ -242,15 +242,22 @@ def load_resume(prefix: str) -> tuple[str, list[Event], str | None]:
     return session_id, history, started.workspace if started else None
 
 
-async def _run_command(opts: RunOptions, out: IO[str], err: IO[str]) -> int:
+def open_session(
+    repo: str | None, resume: str | None, flags: dict[str, Any]
+) -> tuple[str | None, list[Event] | None, Path, Settings]:
+    """Where a run works and with what settings (`run` and the TUI): a resumed session's id and events,
+    and the folder it ran in unless `repo` names another."""
     history: list[Event] | None = None
     session_id: str | None = None
-    repo = opts.repo
-    if opts.resume:
-        session_id, history, ran_in = load_resume(opts.resume)
+    if resume:
+        session_id, history, ran_in = load_resume(resume)
         repo = repo or ran_in  # a resumed session goes on where it ran
     workspace = resolve_workspace(repo)
-    settings = load_settings(workspace, flags=opts.flags)
+    return session_id, history, workspace, load_settings(workspace, flags=flags)
+
+
+async def _run_command(opts: RunOptions, out: IO[str], err: IO[str]) -> int:
+    session_id, history, workspace, settings = open_session(opts.repo, opts.resume, opts.flags)
     printer = make_printer(opts.output_format, out)
     interrupts = Interrupts(err)
     interrupts.install()

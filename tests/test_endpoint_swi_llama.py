@@ -23,19 +23,10 @@ from rioagent.reasoning.endpoint_swi import SwiEndpointModel
 from rioagent.reasoning.entropy import entropy_from_logits, entropy_from_top_logprobs, top_logprob_values
 from rioagent.reasoning.swireasoning import SwiConfig
 from tests.test_endpoint_swi import RecordingTransport
+from tests.test_swireasoning_smollm import STEP
 
 pytestmark = pytest.mark.llama_server
 
-STEP = [
-    {"role": "system", "content": "You are a coding agent. Call finish when the task is done."},
-    {"role": "user", "content": "Fix the failing test in tests/test_tokens.py."},
-    {
-        "role": "assistant",
-        "content": "<tool_call>\n<function=bash>\n<parameter=command>\npytest -q\n"
-        "</parameter>\n</function>\n</tool_call>",
-    },
-    {"role": "tool", "content": "5 passed in 0.09s"},
-]
 MAX_TOKENS = 32
 
 

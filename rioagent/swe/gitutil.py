@@ -7,17 +7,9 @@ import os
 import subprocess
 from pathlib import Path
 
-_LOCATION_VARS = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-    "GIT_CONFIG_PARAMETERS",
-)
+from rioagent.checkpoints import GIT_LOCATION_VARS
+
+_LOCATION_VARS = (*GIT_LOCATION_VARS, "GIT_CONFIG_PARAMETERS")
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "rioagent-eval",
     "GIT_AUTHOR_EMAIL": "eval@rioagent.invalid",

@@ -153,11 +153,7 @@ def grade(harness: Harness, instance: Instance, patch: str, log_dir: Path) -> di
     notes: list[str] = []
     try:
         try:
-            t = time.monotonic()
-            workspace = harness.workspace(instance, scratch)
-            times["workspace"] = round(time.monotonic() - t, 3)
-            env = harness.prepare_env(instance, workspace, scratch)
-            times.update(env.timings)
+            workspace, env = harness.checkout(instance, scratch, times)
         except Exception as exc:  # no environment: nothing can be said about the patch
             return _record(instance, "error", error=f"{type(exc).__name__}: {exc}", seconds=times)
         method = "empty"

@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,18 @@ class Harness:
 
     def prepare_env(self, instance: Instance, workspace: Path, scratch: Path) -> PreparedEnv:
         return self.envs.prepare(instance, workspace, scratch)
+
+    def checkout(
+        self, instance: Instance, scratch: Path, times: dict[str, float]
+    ) -> tuple[Path, PreparedEnv]:
+        """The instance's workspace and its test environment; `times` gets each part's seconds as it
+        finishes, so a failure still reports what was spent before it."""
+        started = time.monotonic()
+        workspace = self.workspace(instance, scratch)
+        times["workspace"] = round(time.monotonic() - started, 3)
+        env = self.prepare_env(instance, workspace, scratch)
+        times.update(env.timings)
+        return workspace, env
 
     def sandbox(self, workspace: Path, scratch: Path, env: PreparedEnv) -> Sandbox:
         """Writable: the workspace, HOME and TMPDIR. Hidden: the source repositories (all but their

@@ -128,11 +128,7 @@ async def run_instance(
     times: dict[str, float] = {}
     scratch = harness.scratch(instance, "agent")
     try:
-        t = time.monotonic()
-        workspace = harness.workspace(instance, scratch)
-        times["workspace"] = round(time.monotonic() - t, 3)
-        env = harness.prepare_env(instance, workspace, scratch)
-        times.update(env.timings)
+        workspace, env = harness.checkout(instance, scratch, times)
         record["env_reused"] = env.reused
         runner = env.spec.runner if env.spec else "pytest"
         prefix = harness.sandbox(workspace, scratch, env).prefix()

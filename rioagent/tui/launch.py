@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from rioagent.events import Event
-
 TUI_DEFAULT_APPROVAL = "ask"  # a person is there to answer, so ask unless a config or flag says otherwise
 
 
@@ -23,26 +21,12 @@ class TuiOptions:
 
 def run_tui(opts: TuiOptions) -> int:
     """Open the TUI; the exit code once it closes."""
-    from rioagent.config import ConfigError, load_settings
-    from rioagent.headless import (
-        UsageError,
-        error_message,
-        exit_code_for,
-        load_resume,
-        print_error,
-        resolve_workspace,
-    )
+    from rioagent.config import ConfigError
+    from rioagent.headless import UsageError, error_message, exit_code_for, open_session, print_error
     from rioagent.session import SessionError
 
-    history: list[Event] | None = None
-    session_id: str | None = None
     try:
-        repo = opts.repo
-        if opts.resume:
-            session_id, history, ran_in = load_resume(opts.resume)
-            repo = repo or ran_in  # a resumed session goes on where it ran
-        workspace = resolve_workspace(repo)
-        settings = load_settings(workspace, flags=opts.flags)
+        session_id, history, workspace, settings = open_session(opts.repo, opts.resume, opts.flags)
     except (ConfigError, SessionError, UsageError) as exc:
         print_error(error_message(exc))
         return exit_code_for(exc)
