@@ -10,7 +10,9 @@ takes to reach the screen while it streams. Prints one JSON object.
   real app through the real agent loop; tokens/s is counted from the prompt to the run's end.
   Target >= 2,000 tokens/s.
 - key latency: while that stream runs, a key is posted to the prompt every 50 ms; the time until the
-  character is in the prompt and a frame has been drawn after it. Target < 100 ms.
+  character is in the prompt and a frame has been drawn after it. Target < 100 ms. The view draws at most
+  FLUSH_CHARS of an answer per frame and holds the model back beyond that, so tokens/s here is the
+  screen's pace, not the model's.
 """
 
 from __future__ import annotations

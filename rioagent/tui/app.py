@@ -78,6 +78,7 @@ class RioApp(SlashCommands, App[int]):
         self.approver = TuiApprover(self)
         self.session = self._new_session(session_id, history)
         self.info = StatusInfo(approval=settings.approval, think=settings.think)
+        self._garbage_since: float | None = None  # monotonic: when a run ended that left garbage
         self.prompt_history = prompt_history or PromptHistory(default_state_dir() / "prompt-history.jsonl")
         self._opened = asyncio.Event()
         self._last_ctrl_c = float("-inf")
@@ -96,21 +97,14 @@ class RioApp(SlashCommands, App[int]):
     # ---- layout ----------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Conversation(id="conversation")
-        yield PromptBar(self.workspace, self.prompt_history, id="prompt")
-        yield StatusBar(self.info, clock=self.clock, id="status")
-
-    @property
-    def conversation(self) -> Conversation:
-        return self.query_one(Conversation)
-
-    @property
-    def prompt_bar(self) -> PromptBar:
-        return self.query_one(PromptBar)
-
-    @property
-    def status_bar(self) -> StatusBar:
-        return self.query_one(StatusBar)
+        # Kept, not queried: every streamed token reaches the conversation, and a DOM query per token
+        # was a tenth of the loop's time while streaming.
+        self.conversation = Conversation(id="conversation")
+        self.prompt_bar = PromptBar(self.workspace, self.prompt_history, id="prompt")
+        self.status_bar = StatusBar(self.info, clock=self.clock, id="status")
+        yield self.conversation
+        yield self.prompt_bar
+        yield self.status_bar
 
     def on_mount(self) -> None:
         self.theme = self.initial_theme
@@ -149,6 +143,20 @@ class RioApp(SlashCommands, App[int]):
             self._opened.set()
             self.status_bar.redraw()
             gcpolicy.freeze_startup()  # Textual, the agent, the model's client: they live as long as the app
+            gcpolicy.hold()
+            self.set_interval(gcpolicy.QUIET_S / 2, self._collect_when_quiet)
+
+    def _collect_when_quiet(self) -> None:
+        """The full garbage collection a run left for later, once nothing runs and no one types."""
+        if self._garbage_since is None or self.session.busy:
+            return
+        now = time.monotonic()
+        if now - max(self._garbage_since, self.prompt_bar.input.last_key_at) >= gcpolicy.QUIET_S:
+            self._garbage_since = None
+            gcpolicy.collect_full()
+
+    def on_unmount(self) -> None:
+        gcpolicy.release()
 
     # ---- events ----------------------------------------------------------------------------------------
 
@@ -181,13 +189,8 @@ class RioApp(SlashCommands, App[int]):
     async def _drive(self, events: AsyncIterator[Event]) -> None:
         """Show a stream of session events while the status bar spins."""
         self.status_bar.set_running(True)
-        gcpolicy.hold()  # a collection mid-stream stalls keys: done between steps instead
         try:
             async for event in events:
-                if isinstance(event, StepStarted):
-                    gcpolicy.collect_now()
-                else:
-                    gcpolicy.collect_if_piled_up()
                 await self._show(event)
         except Exception as exc:
             await self.conversation.notice(f"{type(exc).__name__}: {exc}", "error")
@@ -195,8 +198,7 @@ class RioApp(SlashCommands, App[int]):
             self.info.state = "ready"
             self.status_bar.set_running(False)
             self.interrupt_requested_at = None
-            gcpolicy.release()
-            self.call_after_refresh(gcpolicy.collect_now)  # after the result is on screen
+            self._garbage_since = time.monotonic()
 
     # ---- the prompt ------------------------------------------------------------------------------------
 

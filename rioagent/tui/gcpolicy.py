@@ -1,18 +1,19 @@
 """When the garbage collector may pause the app.
 
-A long streamed answer creates and (after the view trims it) drops thousands of widgets, all in
-reference cycles that only a collection frees; Python's own schedule then pauses the loop 100-600 ms
-in the middle of the stream (measured with evals/bench_tui.py), felt as a stalled key. So while a run
-goes on the automatic collector is off and collections are done at quiet points instead: between
-steps, when the run ends, and (a safety valve) whenever a single step has piled up too much.
-Memory the loop frees by reference counting (most of it) is freed as usual.
+A full collection walks every tracked object; after a long answer that took 150-650 ms on a slow core
+(evals/bench_tui.py), and a key pressed meanwhile waits for it. Young collections take a few ms. So while
+a run goes on only the young generations are collected (automatically, as usual), and the full
+collection waits for a quiet moment: no run, and no key for QUIET_S. Memory freed by reference
+counting (most of it) is freed as usual all along.
 """
 
 from __future__ import annotations
 
 import gc
 
-VALVE = 400_000  # tracked objects allocated (net) since the last collection: collect beyond this
+QUIET_S = 2.0  # no run and no key for this long: a full collection will not be felt
+_NEVER = 1 << 30  # a generation-2 threshold no session reaches
+_thresholds = gc.get_threshold()
 
 
 def freeze_startup() -> None:
@@ -21,20 +22,18 @@ def freeze_startup() -> None:
 
 
 def hold() -> None:
-    """A run starts: no automatic collections until release()."""
-    gc.disable()
+    """A run starts: from now on only young collections, until release()."""
+    young, middle, _ = _thresholds
+    gc.set_threshold(young, middle, _NEVER)
 
 
 def release() -> None:
-    gc.enable()
+    gc.set_threshold(*_thresholds)
 
 
-def collect_now() -> None:
-    """A full collection, at a point where nothing streams."""
+def held() -> bool:
+    return gc.get_threshold()[2] == _NEVER
+
+
+def collect_full() -> None:
     gc.collect()
-
-
-def collect_if_piled_up() -> None:
-    """Cheap to call per event: collects only when one step has allocated past VALVE."""
-    if gc.get_count()[0] > VALVE:
-        gc.collect()

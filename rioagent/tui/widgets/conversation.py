@@ -18,6 +18,7 @@ The Markdown widgets (and markdown_it) are imported on first use: they are not i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Union
@@ -62,7 +63,11 @@ if TYPE_CHECKING:
 
 WINDOW = 120  # widgets mounted when a long log is replayed
 FLUSH_S = 0.04  # streamed text reaches the screen in batches at most this far apart
-SPLIT_CHARS = 3000  # a streamed answer longer than this continues in a new widget at a paragraph break
+# At most this much of an answer per batch: drawing it takes a few ms on a slow core, so a model faster
+# than the screen (about 8,000 tokens/s) makes the view lag the stream, not the keyboard.
+FLUSH_CHARS = 1500
+BACKLOG_CHARS = 2 * FLUSH_CHARS
+SPLIT_CHARS = 3000  # a streamed answer longer than this continues in a new widget at a block boundary
 CHUNK = 60  # earlier widgets mounted each time the top is reached
 # Mounted nodes (a Markdown widget counts its blocks) kept while following the output: a few screens.
 # Each frame lays out every mounted node (~0.3 ms each on a slow core), so this bounds a frame's work.
@@ -133,8 +138,9 @@ def _recipe(widget: Widget, current_thought: Thought | None = None) -> Callable[
 
 
 def _weight(widget: Widget) -> int:
-    """Roughly how many nodes a widget adds to each layout: a Markdown document one per block."""
-    return 1 + len(widget.children)
+    """Roughly how many nodes a widget adds to each layout (an answer counts its blocks)."""
+    weight = getattr(widget, "weight", None)
+    return weight if isinstance(weight, int) else 1 + len(widget.children)
 
 
 class EarlierMarker(Static):
@@ -160,6 +166,9 @@ class Conversation(VerticalScroll, can_focus=True):
         self._marker = EarlierMarker(classes="earlier")
         self._loading = False
         self._queued: list[tuple[str, list[str]]] = []  # streamed text not written yet: (kind, pieces)
+        self._backlog = 0  # characters of answer in _queued
+        self._room = asyncio.Event()  # set while the backlog is within BACKLOG_CHARS
+        self._room.set()
         self._flush_timer: Timer | None = None
         self._lock = asyncio.Lock()
 
@@ -308,7 +317,10 @@ class Conversation(VerticalScroll, can_focus=True):
 
         Streamed pieces are only queued here (a string append) and reach their widget at most FLUSH_S
         later, in one write: a widget update per token would cost a frame per token. Any other event
-        first flushes what is queued, so the order on screen stays the order of the events."""
+        first flushes what is queued, so the order on screen stays the order of the events.
+
+        A model faster than the screen is held back here (the agent awaits this) once BACKLOG_CHARS of
+        its answer wait to be drawn: the view never falls far behind, and no flush has much to draw."""
         if isinstance(event, ReasoningDelta | ContentDelta):
             kind = "reasoning" if isinstance(event, ReasoningDelta) else "content"
             if self._queued and self._queued[-1][0] == kind:
@@ -316,7 +328,13 @@ class Conversation(VerticalScroll, can_focus=True):
             else:
                 self._queued.append((kind, [event.text]))
             if self._flush_timer is None:
-                self._flush_timer = self.set_timer(FLUSH_S, self.flush)
+                self._flush_timer = self.set_timer(FLUSH_S, self._paced_flush)
+            if kind == "content":
+                self._backlog += len(event.text)
+                if self._backlog > BACKLOG_CHARS:
+                    self._room.clear()
+                    with contextlib.suppress(TimeoutError):  # never stuck: a view torn down draws nothing
+                        await asyncio.wait_for(self._room.wait(), timeout=1.0)
             return
         async with self._lock:  # the flush timer must not write in the middle of this event
             await self._drain()
@@ -377,14 +395,38 @@ class Conversation(VerticalScroll, can_focus=True):
             await self._drain()
             await self._trim()
 
-    async def _drain(self) -> None:
+    async def _paced_flush(self) -> None:
+        """The flush timer's: at most FLUSH_CHARS of the answer per frame, the rest at the next one."""
+        async with self._lock:
+            await self._drain(FLUSH_CHARS)
+            await self._trim()
+            if self._queued and self._flush_timer is None:
+                self._flush_timer = self.set_timer(FLUSH_S, self._paced_flush)
+
+    async def _drain(self, limit: int | None = None) -> None:
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
         queued, self._queued = self._queued, []
-        for kind, pieces in queued:
+        self._backlog = 0
+        self._room.set()
+        while queued:
+            kind, pieces = queued.pop(0)
             text = "".join(pieces)
-            await (self._reasoning(text) if kind == "reasoning" else self._content(text))
+            if kind == "reasoning":  # only the thought's last lines are drawn: any amount costs the same
+                await self._reasoning(text)
+                continue
+            if limit is not None and len(text) > limit:
+                text, rest = text[:limit], text[limit:]
+                self._queued = [("content", [rest]), *queued]
+                self._backlog = sum(len(p) for k, ps in self._queued if k == "content" for p in ps)
+                if self._backlog > BACKLOG_CHARS:
+                    self._room.clear()
+                await self._content(text)
+                return
+            await self._content(text)
+            if limit is not None:
+                limit -= len(text)
 
     async def _reasoning(self, text: str) -> None:
         if self._thought is None:
@@ -402,17 +444,15 @@ class Conversation(VerticalScroll, can_focus=True):
             shown = shown.lstrip()
             self._text = _assistant_text(step=self.step)
             await self._add(self._text)
-        cut = shown.rfind("\n\n")
-        if len(self._text.streamed) > SPLIT_CHARS and cut >= 0:
-            # A long answer goes on in a new widget at a paragraph break: appending to one ever-growing
-            # Markdown document costs more with every piece, a fresh one costs the same each time (and
-            # finished pieces can be trimmed off the view).
-            await self._text.write(shown[:cut])
+        await self._text.write(shown)
+        if len(self._text.streamed) > SPLIT_CHARS and self._text.blocks.finished:
+            # A long answer goes on in a new widget, from its open block: finished widgets can be
+            # trimmed off the view, and a split at a block boundary never cuts a code block in two.
+            rest = self._text.split_off()
             await self._text.finish()
             self._text = _assistant_text(step=self.step, continued=True)
             await self._add(self._text)
-            shown = shown[cut:].lstrip("\n")
-        await self._text.write(shown)
+            await self._text.write(rest)
 
     async def _assistant(self, event: AssistantMessage) -> None:
         tokens = int(event.usage.get("reasoning_tokens", 0)) or int(event.thinking.get("thinking_tokens", 0))

@@ -3,6 +3,7 @@ Keys that steer completion or history go to `key_hook` first (the PromptBar deci
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from textual import events
@@ -17,12 +18,14 @@ class PromptInput(TextArea):
     def __init__(self, key_hook: Callable[[str], bool] | None = None, **kwargs: object):
         super().__init__(soft_wrap=True, show_line_numbers=False, tab_behavior="focus", **kwargs)  # type: ignore[arg-type]
         self.key_hook = key_hook
+        self.last_key_at = 0.0  # monotonic: the conversation holds streamed text back while someone types
 
     def on_mount(self) -> None:
         if self.app.is_headless:  # tests and snapshots: no one sees a blink, and it makes frames differ
             self.cursor_blink = False
 
     async def _on_key(self, event: events.Key) -> None:
+        self.last_key_at = time.monotonic()
         if self.key_hook is not None and self.key_hook(event.key):
             event.stop()
             event.prevent_default()

@@ -1,0 +1,192 @@
+"""Streamed answers: Markdown kept as blocks while it grows, drawn one widget per answer, paced so that a
+model faster than the screen cannot stall the keyboard, and split only at block boundaries."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+
+import pytest
+
+from rioagent.events import ContentDelta, StepStarted
+from rioagent.tui.markdown_blocks import MarkdownBlocks
+from rioagent.tui.widgets import conversation as conversation_module
+from rioagent.tui.widgets.assistant_text import AssistantText
+from tests.scripted_model import ScriptedModel, reply, xml_call
+from tests.test_tui_app import make_app, make_repo, wait_idle
+
+DOC = """# Plan
+
+First we read `calc.py`, then **fix** the *sign*.
+A second line of the same paragraph.
+
+## Steps
+
+1. Read the file
+2. Change `-` to `+`
+
+   with a continued item
+
+- a bullet
+- another
+
+```python
+def add(a, b):
+
+    return a + b
+```
+
+> a quote
+> over two lines
+
+| name | value |
+|------|-------|
+| a    | 1     |
+
+---
+
+Done: ~~old~~ new.
+"""
+
+
+@pytest.fixture(autouse=True)
+def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def test_blocks_streamed_in_any_pieces_equal_the_blocks_of_the_whole() -> None:
+    whole = MarkdownBlocks(DOC)
+    assert whole.source == DOC
+    assert len(whole.blocks) == 10  # h1, paragraph, h2, ordered list, bullets, fence, quote, table, hr, p
+    assert whole.open.startswith("Done:")  # the last block stays open: more text may still change it
+    rng = random.Random(7)
+    for _ in range(20):
+        grown, at = MarkdownBlocks(), 0
+        while at < len(DOC):
+            step = rng.choice([1, 2, 3, 7, 40])
+            grown.append(DOC[at : at + step])
+            at += step
+        assert grown.blocks == whole.blocks and grown.source == DOC
+
+
+def test_an_open_code_block_with_blank_lines_stays_one_block() -> None:
+    blocks = MarkdownBlocks("Intro.\n\n```python\nx = 1\n\n\ny = 2\n")
+    assert blocks.finished == ["Intro.\n\n"] and blocks.open.startswith("```python")
+    blocks.append("```\n\nAfter.\n")
+    assert blocks.finished[-1].startswith("```python") and "y = 2" in blocks.finished[-1]
+    assert blocks.open == "After.\n"
+
+
+def text_of(widget: AssistantText, width: int) -> list[str]:
+    return [strip.text.rstrip() for strip in widget.lines(width)]
+
+
+async def test_a_streamed_answer_draws_what_the_whole_answer_draws(tmp_path: Path) -> None:
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
+    async with app.run_test(size=(90, 40)) as pilot:
+        await wait_idle(pilot, app)
+        whole, streamed = AssistantText(DOC), AssistantText()
+        await app.conversation.mount(whole, streamed)
+        rng = random.Random(3)
+        at = 0
+        while at < len(DOC):
+            step = rng.choice([1, 5, 30])
+            await streamed.write(DOC[at : at + step])
+            at += step
+            if rng.random() < 0.2:
+                await pilot.pause()  # drawn part way, as the flush timer does
+        await streamed.finish(DOC)
+        await pilot.pause()
+        lines = text_of(whole, 80)
+        assert text_of(streamed, 80) == lines
+        assert lines[0] == "Plan"  # headings on the left, as the rest of the screen
+        assert "def add(a, b):" in "\n".join(lines) and "a quote" in "\n".join(lines)
+        assert whole.size.height == len(lines)  # the widget is as tall as what it draws
+        assert text_of(whole, 30) != lines and max(len(line) for line in text_of(whole, 30)) <= 30
+
+
+def code_style(widget: AssistantText) -> str:
+    for strip in widget.lines(80):
+        for segment in strip:
+            if segment.text == "calc.py" and segment.style is not None:
+                assert segment.style.color is not None
+                return segment.style.color.get_truecolor().hex.upper()
+    raise AssertionError("inline code not found")
+
+
+async def test_inline_code_follows_the_theme(tmp_path: Path) -> None:
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
+    async with app.run_test(size=(90, 30)) as pilot:
+        await wait_idle(pilot, app)
+        text = AssistantText(DOC)
+        await app.conversation.mount(text)
+        await pilot.pause()
+        dark = code_style(text)
+        app.theme = "textual-light"
+        await pilot.pause()
+        light = code_style(text)
+        assert dark != light
+        assert light == app.get_css_variables()["text-error"].upper()  # the colour Textual's Markdown uses
+
+
+async def test_a_model_faster_than_the_screen_is_paced_and_nothing_is_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([reply(xml_call("finish", summary="ok"))]))
+    writes: list[int] = []
+    write = AssistantText.write
+
+    async def counted(self: AssistantText, text: str) -> None:
+        writes.append(len(text))
+        await write(self, text)
+
+    monkeypatch.setattr(AssistantText, "write", counted)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_idle(pilot, app)
+        conversation = app.conversation
+        await conversation.show(StepStarted(step=1))
+        answer = "".join(f"Paragraph {i}: " + "word " * 30 + "\n\n" for i in range(200))  # ~37k chars
+
+        async def produce() -> None:
+            for start in range(0, len(answer), 20):
+                await conversation.show(ContentDelta(text=answer[start : start + 20]))
+
+        producer = asyncio.create_task(produce())
+        await asyncio.sleep(0.01)
+        # The producer is held back once the backlog is full, not left to queue the whole answer.
+        assert not producer.done()
+        assert conversation._backlog <= conversation_module.BACKLOG_CHARS + 20
+        await asyncio.wait_for(producer, timeout=30)
+        await conversation.flush()
+        await pilot.pause()
+        # Each timed flush drew at most FLUSH_CHARS; the rest came at later frames.
+        assert len(writes) > len(answer) // conversation_module.FLUSH_CHARS
+        paced = [n for n in writes[:-1] if n > conversation_module.FLUSH_CHARS]
+        assert not paced, paced
+        while conversation.earlier:
+            await conversation.load_earlier(10_000)
+        await pilot.pause()
+        shown = "".join(w.source for w in conversation.query(AssistantText))
+        assert shown.split() == answer.split()
+
+
+async def test_a_long_answer_is_split_between_blocks_never_inside_a_code_block(tmp_path: Path) -> None:
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_idle(pilot, app)
+        conversation = app.conversation
+        await conversation.show(StepStarted(step=1))
+        code = "\n\n".join(f"line_{i} = {i}" for i in range(400))  # one block, blank lines inside
+        answer = "Before.\n\n```python\n" + code + "\n```\n\n" + "After. " * 800 + "\n\nEnd.\n"
+        for start in range(0, len(answer), 37):
+            await conversation.show(ContentDelta(text=answer[start : start + 37]))
+            if start % 740 == 0:
+                await conversation.flush()
+        await conversation.flush()
+        await pilot.pause()
+        pieces = [w.source for w in conversation.query(AssistantText)]
+        assert len(pieces) > 1 and "".join(pieces) == answer
+        assert all(piece.count("```") % 2 == 0 for piece in pieces)
+        assert any(piece.strip().startswith("```python") and "line_399" in piece for piece in pieces)
