@@ -17,8 +17,8 @@ pytest.importorskip("transformers")
 
 from rioagent.config import ModelProfile
 from rioagent.models.base import complete
+from rioagent.models.chat_messages import chat_messages
 from rioagent.models.endpoint import EndpointModel
-from rioagent.models.local import chat_messages
 from rioagent.reasoning.endpoint_swi import SwiEndpointModel
 from rioagent.reasoning.entropy import entropy_from_logits, entropy_from_top_logprobs, top_logprob_values
 from rioagent.reasoning.swireasoning import SwiConfig
@@ -127,3 +127,38 @@ async def test_streamed_entropy_estimate_brackets_the_exact_entropy_of_the_same_
     assert low - 0.05 <= exact <= high + 0.05
     # The lower bound, the one the controller uses, is the closer (measured: 2.44 <= 2.86 <= 3.95 nats).
     assert exact - low < high - exact
+
+
+async def test_demo_backend_with_think_auto_goes_to_the_completions_path(llama_server, smollm_tokenizer):
+    """`--think auto` on the demo backend: llama.cpp cannot continue a chat message, so the steps go to
+    /v1/completions with the GGUF's own template rendered here, the same text transformers renders from
+    the checkpoint's template. SmolLM2's template opens no thought: the reply is all answer (as the
+    in-process engine gives for the same checkpoint), exactly what the server completes for that prompt."""
+    from rioagent.models.factory import create_model
+
+    profile = ModelProfile(
+        name="demo", backend="demo", context_window=2048, max_output_tokens=MAX_TOKENS,
+        sampling={"temperature": 0.0},
+    )  # fmt: skip
+    model = await create_model(profile, think="auto")
+    try:
+        assert isinstance(model, SwiEndpointModel) and model.render_prompt is not None
+        tools = [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}]
+        for with_tools in ([], tools):
+            expected = renderer(smollm_tokenizer)(STEP, with_tools).removesuffix("<think>\n")
+            assert model.render_prompt(STEP, with_tools) == expected
+        paths: list[str] = []
+        open_stream = model.inner.open_stream
+
+        async def recorded(body: dict[str, Any], *, path: str = "/chat/completions") -> Any:
+            paths.append(path)
+            return await open_stream(body, path=path)
+
+        model.inner.open_stream = recorded  # type: ignore[method-assign]
+        reply = await complete(model, STEP, [])
+    finally:
+        await model.aclose()
+    assert paths == ["/completions"]
+    assert reply.thinking["mode"] == "off" and reply.thinking["thinking_tokens"] == 0 and not reply.reasoning
+    direct = await post_completion(llama_server, model.render_prompt(STEP, []), max_tokens=MAX_TOKENS)
+    assert reply.content == direct["text"].strip() and reply.content

@@ -53,6 +53,15 @@ async def create_model(profile: ModelProfile, *, thinking: bool = True, think: s
         from rioagent.reasoning.endpoint_swi import SwiEndpointModel
         from rioagent.reasoning.swireasoning import SwiConfig
 
+        render = None
+        if profile.backend == "demo":  # llama.cpp cannot continue a message: resume on /v1/completions
+            from rioagent.models.gguf_template import gguf_prompt_renderer
+
+            try:
+                render = gguf_prompt_renderer(model.server.gguf, thinking=thinking)  # type: ignore[attr-defined]
+            except BaseException:
+                await model.aclose()  # the server it started goes with it
+                raise
         config = SwiConfig(max_new_tokens=max(1, profile.max_output_tokens))
-        model = SwiEndpointModel(model, config=config)  # type: ignore[arg-type]
+        model = SwiEndpointModel(model, config=config, render_prompt=render)  # type: ignore[arg-type]
     return model

@@ -16,10 +16,11 @@ Two ways to resume, picked by the constructor:
   thought is written the way Qwen's template re-renders it, because vLLM locates the message to continue
   by searching the rendered prompt for its text.
 - completions (`render_prompt=` given): both legs go to /v1/completions with a prompt rendered locally
-  from the checkpoint's template; with thinking on, the rendered prompt must end inside the thought
-  (`<|im_start|>assistant\n<think>\n`). Output up to `</think>` is the thought, the rest the answer. The
-  second leg's prompt is the first's plus the raw partial thought plus `</think>\n\n`. For servers that
-  neither split reasoning nor continue a message (llama.cpp).
+  from the checkpoint's template; with thinking on, a prompt that ends inside the thought
+  (`<|im_start|>assistant\n<think>\n`) is scored and cut, and one that opens no thought (a template
+  without thoughts) is passed through as answer. Output up to `</think>` is the thought, the rest the
+  answer. The second leg's prompt is the first's plus the raw partial thought plus `</think>\n\n`. For
+  servers that neither split reasoning nor continue a message (llama.cpp).
 Everything the second leg produces is answer, whatever field the server puts it in: the thought is closed.
 """
 
@@ -162,7 +163,9 @@ class SwiEndpointModel:
         prompt = self.render_prompt(messages, tools)
         body = self._completion_body(prompt, logprobs=True)
         run.prompt_tokens = len(prompt) // CHARS_PER_TOKEN
-        split = ThinkSplitter(in_thought=self.inner.thinking)
+        # A template without a thought (SmolLM2's) opens none: the reply is all answer, as in-process.
+        run.thinking = self.inner.thinking and prompt.rstrip().endswith("<think>")
+        split = ThinkSplitter(in_thought=run.thinking)
         raw: list[str] = []
         leg = _CompletionLeg(self.inner, body)
         choices = leg.choices()
@@ -324,7 +327,7 @@ class _Run:
         against a server, every token is sampled: the would-be latent count stays in `stats`."""
         c = self.controller
         return step_figures(
-            "swi-endpoint",
+            "swi-endpoint" if self.thinking else "off",
             self.thinking_tokens,
             switches=c.switches,
             injections=list(c.injections),
