@@ -14,7 +14,8 @@ import pytest
 
 from rioagent.events import ContentDelta, StepStarted, Undone
 from rioagent.tui.widgets.assistant_text import AssistantText
-from rioagent.tui.widgets.conversation import LIVE_BUDGET, EarlierMarker, Trimmed, _weight
+from rioagent.tui.widgets.conversation import LIVE_BUDGET, EarlierMarker
+from rioagent.tui.widgets.recipes import Trimmed, weight
 from rioagent.tui.widgets.tool_call import ToolCallView
 from rioagent.tui.widgets.user_prompt import UserPrompt
 from tests.scripted_model import ScriptedModel, reply, xml_call
@@ -29,7 +30,7 @@ def state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def mounted_weight(conversation: Any) -> int:
-    return sum(_weight(w) for w in conversation.items())
+    return sum(weight(w) for w in conversation.items())
 
 
 STEPS = 100  # 200 messages here (the bench and the trimming do not depend on the total: kept fast)

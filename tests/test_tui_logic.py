@@ -158,3 +158,20 @@ def test_replay_pieces_leave_out_undone_steps() -> None:
     ]  # fmt: skip
     assert [start for start, _ in parts] == [0, 0, 1, 1]
     # The undone step's events stay out, its Undone note stays in: the third run starts from step 1.
+
+
+def test_stream_queue_keeps_order_and_holds_back_answer_beyond_the_limit() -> None:
+    from rioagent.tui.stream_queue import StreamQueue
+
+    queue = StreamQueue()
+    pieces = [("reasoning", "think "), ("reasoning", "more"), ("content", "abc"), ("content", "defgh")]
+    for kind, text in pieces:
+        queue.put(kind, text)
+    assert queue.backlog == 8
+    assert queue.take(5) == [("reasoning", "think more"), ("content", "abcde")]
+    assert queue.backlog == 3 and queue
+    queue.put("reasoning", "again")  # a new run after the held-back answer: drawn after it
+    queue.put("content", "ij")
+    assert queue.take(3) == [("content", "fgh"), ("reasoning", "again")]
+    assert queue.take(0) == [] and queue.backlog == 2
+    assert queue.take() == [("content", "ij")] and not queue and queue.backlog == 0

@@ -157,7 +157,7 @@ async def test_a_model_faster_than_the_screen_is_paced_and_nothing_is_lost(
         await asyncio.sleep(0.01)
         # The producer is held back once the backlog is full, not left to queue the whole answer.
         assert not producer.done()
-        assert conversation._backlog <= conversation_module.BACKLOG_CHARS + 20
+        assert conversation._queued.backlog <= conversation_module.BACKLOG_CHARS + 20
         await asyncio.wait_for(producer, timeout=30)
         await conversation.flush()
         await pilot.pause()
@@ -190,3 +190,31 @@ async def test_a_long_answer_is_split_between_blocks_never_inside_a_code_block(t
         assert len(pieces) > 1 and "".join(pieces) == answer
         assert all(piece.count("```") % 2 == 0 for piece in pieces)
         assert any(piece.strip().startswith("```python") and "line_399" in piece for piece in pieces)
+
+
+async def test_text_in_an_answer_can_be_selected_and_copied(tmp_path: Path) -> None:
+    from textual.geometry import Offset
+    from textual.selection import Selection
+
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
+    async with app.run_test(size=(90, 30)) as pilot:
+        await wait_idle(pilot, app)
+        text = AssistantText("First we read `calc.py`, then fix it.\n\nSecond paragraph here.\n")
+        await app.conversation.mount(text)
+        await pilot.pause()
+        app.screen.selections = {text: Selection(Offset(9, 0), Offset(4, 2))}
+        await pilot.pause()
+        assert app.screen.get_selected_text() == "read `calc.py`, then fix it.\n\nSeco".replace("`", "")
+        drawn = text.render_line(0)
+        highlight = app.screen.get_component_rich_style("screen--selection")
+        chosen = [seg for seg in drawn if seg.style and seg.style.bgcolor == highlight.bgcolor]
+        assert "".join(seg.text for seg in chosen).startswith("read calc.py")
+        assert not any(seg.style and seg.style.bgcolor == highlight.bgcolor for seg in text.render_line(3))
+
+        # With the mouse, as a person does: press on "we", drag to the end of "read".
+        app.screen.clear_selection()
+        await pilot.mouse_down(text, offset=(1 + 6, 0))  # 1: the widget's left padding
+        await pilot.hover(text, offset=(1 + 13, 0))
+        await pilot.mouse_up(text, offset=(1 + 13, 0))
+        await pilot.pause()
+        assert app.screen.get_selected_text().strip() == "we read"

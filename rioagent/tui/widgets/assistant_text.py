@@ -7,7 +7,9 @@ fast stream stall the keyboard (evals/bench_tui.py)."""
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from textual.geometry import Size
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -113,4 +115,22 @@ class AssistantText(Widget):
         lines = self.lines(width)
         style = self.rich_style
         strip = lines[y] if y < len(lines) else Strip.blank(width)
-        return strip.crop_extend(0, width, style).apply_style(style)
+        strip = strip.crop_extend(0, width, style).apply_style(style)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(y)) is not None:
+            start, end = span
+            end = strip.cell_length if end == -1 else min(end, strip.cell_length)
+            if start < end:
+                before, chosen, after = strip.divide([start, end, strip.cell_length])
+                highlight = self.screen.get_component_rich_style("screen--selection")
+                on_top = Strip(Segment.apply_style(chosen, post_style=highlight), chosen.cell_length)
+                strip = Strip.join([before, on_top, after])
+        return strip.apply_offsets(0, y)  # where the mouse is, in the answer's text: selecting works
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text, as drawn (copy from an answer as from anywhere on the screen)."""
+        text = "\n".join(strip.text.rstrip() for strip in self.lines(self.size.width))
+        return selection.extract(text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()

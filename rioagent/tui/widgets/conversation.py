@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -51,8 +49,10 @@ from rioagent.events import (
 )
 from rioagent.tui import replay
 from rioagent.tui.css import load_css
+from rioagent.tui.stream_queue import StreamQueue
 from rioagent.tui.streamfilter import ToolCallFilter
 from rioagent.tui.widgets.notice import NoticeView
+from rioagent.tui.widgets.recipes import Piece, Trimmed, assistant_text, recipe, thought, weight
 from rioagent.tui.widgets.run_result import RunResult
 from rioagent.tui.widgets.tool_call import ToolCallView
 from rioagent.tui.widgets.user_prompt import UserPrompt
@@ -73,74 +73,6 @@ CHUNK = 60  # earlier widgets mounted each time the top is reached
 # Each frame lays out every mounted node (~0.3 ms each on a slow core), so this bounds a frame's work.
 LIVE_BUDGET = 120
 LIVE_KEEP = 80  # trimmed down to this, so that trimming (itself a layout) is not done every frame
-
-
-@dataclass
-class Trimmed:
-    """A widget taken off a live session's view: how to build a fresh copy of it when scrolled back to."""
-
-    step: int
-    make: Callable[[], Widget]
-    prompt: bool = False  # a user prompt (undo of the step that opened a run takes it too)
-
-
-Piece = Union[tuple[int, list[Event]], Trimmed]  # noqa: UP007 - a runtime alias
-
-
-def _assistant_text(markdown: str = "", **kwargs: object) -> AssistantText:
-    from rioagent.tui.widgets.assistant_text import AssistantText
-
-    return AssistantText(markdown, **kwargs)  # type: ignore[arg-type]
-
-
-def _thought(text: str = "", **kwargs: object) -> Thought:
-    from rioagent.tui.widgets.thought import Thought
-
-    return Thought(text, **kwargs)  # type: ignore[arg-type]
-
-
-def _recipe(widget: Widget, current_thought: Thought | None = None) -> Callable[[], Widget] | None:
-    """How to build a fresh copy of a finished widget (values, not the widget: it is freed once
-    unmounted), or None for one that is still live or of a kind that is not trimmed. The turn's folded
-    thought still gets its token count when the turn ends: its copy reads the widget when built."""
-    from rioagent.tui.widgets.markdown_note import MarkdownNote
-
-    step = getattr(widget, "step", 0)
-    if type(widget).__name__ == "AssistantText":
-        text: AssistantText = widget  # type: ignore[assignment]
-        if text.streaming:
-            return None
-        source, continued = text.streamed or text.source, text.continued
-        return lambda: _assistant_text(source, step=step, continued=continued)
-    if type(widget).__name__ == "Thought":
-        thought: Thought = widget  # type: ignore[assignment]
-        if thought.live:
-            return None
-        if thought is current_thought:
-            return lambda: _thought(thought.text, step=step, live=False, tokens=thought.tokens)
-        words, tokens = thought.text, thought.tokens
-        return lambda: _thought(words, step=step, live=False, tokens=tokens)
-    if isinstance(widget, ToolCallView):
-        return widget.recipe()
-    if isinstance(widget, NoticeView):
-        message, level = widget.message, widget.level
-        return lambda: NoticeView(message, level=level, step=step)
-    if isinstance(widget, UserPrompt):
-        prompt = widget.prompt_text
-        return lambda: UserPrompt(prompt, step=step)
-    if isinstance(widget, RunResult):
-        finished = widget.event
-        return lambda: RunResult(finished, step=step)
-    if isinstance(widget, MarkdownNote):
-        note, classes = widget.source, " ".join(widget.classes)
-        return lambda: MarkdownNote(note, step=step, classes=classes or None)
-    return None
-
-
-def _weight(widget: Widget) -> int:
-    """Roughly how many nodes a widget adds to each layout (an answer counts its blocks)."""
-    weight = getattr(widget, "weight", None)
-    return weight if isinstance(weight, int) else 1 + len(widget.children)
 
 
 class EarlierMarker(Static):
@@ -165,9 +97,8 @@ class Conversation(VerticalScroll, can_focus=True):
         self.earlier: list[Piece] = []  # logged pieces not built yet, or trimmed widgets, oldest first
         self._marker = EarlierMarker(classes="earlier")
         self._loading = False
-        self._queued: list[tuple[str, list[str]]] = []  # streamed text not written yet: (kind, pieces)
-        self._backlog = 0  # characters of answer in _queued
-        self._room = asyncio.Event()  # set while the backlog is within BACKLOG_CHARS
+        self._queued = StreamQueue()  # streamed text not drawn yet
+        self._room = asyncio.Event()  # set while the answer's backlog is within BACKLOG_CHARS
         self._room.set()
         self._flush_timer: Timer | None = None
         self._lock = asyncio.Lock()
@@ -266,19 +197,19 @@ class Conversation(VerticalScroll, can_focus=True):
         if self._batch is not None or self._loading or not self._following():
             return
         items = self.items()
-        weights = [_weight(w) for w in items]
+        weights = [weight(w) for w in items]
         total = sum(weights)
         if total <= LIVE_BUDGET:
             return
         gone: list[Widget] = []
-        for widget, weight in zip(items, weights, strict=True):
-            recipe = None if total <= LIVE_KEEP else _recipe(widget, self._thought)
-            if recipe is None:
+        for widget, size in zip(items, weights, strict=True):
+            rebuild = None if total <= LIVE_KEEP else recipe(widget, self._thought)
+            if rebuild is None:
                 break
             gone.append(widget)
             prompt = isinstance(widget, UserPrompt)
-            self.earlier.append(Trimmed(getattr(widget, "step", 0), recipe, prompt=prompt))
-            total -= weight
+            self.earlier.append(Trimmed(getattr(widget, "step", 0), rebuild, prompt=prompt))
+            total -= size
         if gone:
             await self.remove_children(gone)
             await self._mount_marker()
@@ -323,18 +254,13 @@ class Conversation(VerticalScroll, can_focus=True):
         its answer wait to be drawn: the view never falls far behind, and no flush has much to draw."""
         if isinstance(event, ReasoningDelta | ContentDelta):
             kind = "reasoning" if isinstance(event, ReasoningDelta) else "content"
-            if self._queued and self._queued[-1][0] == kind:
-                self._queued[-1][1].append(event.text)
-            else:
-                self._queued.append((kind, [event.text]))
+            self._queued.put(kind, event.text)
             if self._flush_timer is None:
                 self._flush_timer = self.set_timer(FLUSH_S, self._paced_flush)
-            if kind == "content":
-                self._backlog += len(event.text)
-                if self._backlog > BACKLOG_CHARS:
-                    self._room.clear()
-                    with contextlib.suppress(TimeoutError):  # never stuck: a view torn down draws nothing
-                        await asyncio.wait_for(self._room.wait(), timeout=1.0)
+            if kind == "content" and self._queued.backlog > BACKLOG_CHARS:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):  # never stuck: a view torn down draws nothing
+                    await asyncio.wait_for(self._room.wait(), timeout=1.0)
             return
         async with self._lock:  # the flush timer must not write in the middle of this event
             await self._drain()
@@ -407,30 +333,15 @@ class Conversation(VerticalScroll, can_focus=True):
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
-        queued, self._queued = self._queued, []
-        self._backlog = 0
-        self._room.set()
-        while queued:
-            kind, pieces = queued.pop(0)
-            text = "".join(pieces)
-            if kind == "reasoning":  # only the thought's last lines are drawn: any amount costs the same
-                await self._reasoning(text)
-                continue
-            if limit is not None and len(text) > limit:
-                text, rest = text[:limit], text[limit:]
-                self._queued = [("content", [rest]), *queued]
-                self._backlog = sum(len(p) for k, ps in self._queued if k == "content" for p in ps)
-                if self._backlog > BACKLOG_CHARS:
-                    self._room.clear()
-                await self._content(text)
-                return
-            await self._content(text)
-            if limit is not None:
-                limit -= len(text)
+        taken = self._queued.take(limit)
+        if self._queued.backlog <= BACKLOG_CHARS:
+            self._room.set()
+        for kind, text in taken:
+            await (self._reasoning(text) if kind == "reasoning" else self._content(text))
 
     async def _reasoning(self, text: str) -> None:
         if self._thought is None:
-            self._thought = _thought(step=self.step, live=True)
+            self._thought = thought(step=self.step, live=True)
             await self._add(self._thought)
         await self._thought.write(text)
 
@@ -442,7 +353,7 @@ class Conversation(VerticalScroll, can_focus=True):
             if not shown.strip():
                 return  # nothing to show yet (whitespace, or a tool call's markup)
             shown = shown.lstrip()
-            self._text = _assistant_text(step=self.step)
+            self._text = assistant_text(step=self.step)
             await self._add(self._text)
         await self._text.write(shown)
         if len(self._text.streamed) > SPLIT_CHARS and self._text.blocks.finished:
@@ -450,7 +361,7 @@ class Conversation(VerticalScroll, can_focus=True):
             # trimmed off the view, and a split at a block boundary never cuts a code block in two.
             rest = self._text.split_off()
             await self._text.finish()
-            self._text = _assistant_text(step=self.step, continued=True)
+            self._text = assistant_text(step=self.step, continued=True)
             await self._add(self._text)
             await self._text.write(rest)
 
@@ -459,14 +370,14 @@ class Conversation(VerticalScroll, can_focus=True):
         if self._thought is not None:
             await self._thought.finish(tokens)
         elif event.reasoning.strip():  # replayed, or a backend that does not stream
-            await self._add(_thought(event.reasoning, step=self.step, live=False, tokens=tokens))
+            await self._add(thought(event.reasoning, step=self.step, live=False, tokens=tokens))
         if self._text is not None:
             # A split answer is left as streamed; a whole one is checked against the final text.
             await self._text.finish(None if self._text.continued else event.content.strip())
             if not event.content.strip():
                 await self._text.remove()
         elif event.content.strip():
-            await self._add(_assistant_text(event.content.strip(), step=self.step))
+            await self._add(assistant_text(event.content.strip(), step=self.step))
         self._thought = self._text = None
 
     async def _end_turn(self) -> None:
@@ -490,7 +401,7 @@ class Conversation(VerticalScroll, can_focus=True):
             if event.is_error:
                 await self.notice(event.output, "warning")
             elif event.output.strip():
-                await self._add(_assistant_text(event.output.strip(), step=self.step))
+                await self._add(assistant_text(event.output.strip(), step=self.step))
             return
         if view is None:  # a log that starts mid-call
             view = ToolCallView(event.name, {}, call_id=event.call_id, step=self.step)
