@@ -102,7 +102,12 @@ async def test_a_streamed_answer_draws_what_the_whole_answer_draws(tmp_path: Pat
         lines = text_of(whole, 80)
         assert text_of(streamed, 80) == lines
         assert lines[0] == "Plan"  # headings on the left, as the rest of the screen
-        assert "def add(a, b):" in "\n".join(lines) and "a quote" in "\n".join(lines)
+        drawn = "\n".join(lines)
+        assert "def add(a, b):" in drawn and "a quote" in drawn
+        # One blank line between blocks (Rich alone would space a lone list, quote or table more), and
+        # the rule is a line.
+        assert "\n\n\n" not in drawn[drawn.index("Plan") : drawn.index("another")]
+        assert "\n\n\n" not in drawn[drawn.index("a quote") :] and "─" * 20 in drawn
         assert whole.size.height == len(lines)  # the widget is as tall as what it draws
         assert text_of(whole, 30) != lines and max(len(line) for line in text_of(whole, 30)) <= 30
 

@@ -3,10 +3,12 @@ so answers follow dark and light like the rest of the screen."""
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.console import Console, ConsoleOptions
-from rich.markdown import Heading, Markdown
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import Heading, HorizontalRule, Markdown
+from rich.rule import Rule
 from rich.segment import Segment
 from rich.style import Style
 from rich.theme import Theme
@@ -23,8 +25,13 @@ class _LeftHeading(Heading):
     LEVEL_ALIGN: ClassVar = dict.fromkeys(("h1", "h2", "h3", "h4", "h5", "h6"), "left")
 
 
+class _Rule(HorizontalRule):
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Rule(style=console.get_style("markdown.hr", default="none"))  # a line, as Textual draws one
+
+
 class _AnswerMarkdown(Markdown):
-    elements: ClassVar = {**Markdown.elements, "heading_open": _LeftHeading}
+    elements: ClassVar = {**Markdown.elements, "heading_open": _LeftHeading, "hr": _Rule}
 
     def __init__(self, markup: str, code_theme: str):
         # Rich's own __init__ builds a new parser per document (about 1 ms, most of a block's cost); the
@@ -78,6 +85,7 @@ class BlockRenderer:
 
     def __init__(self, variables: dict[str, str], dark: bool):
         self.console = Console(
+            file=io.StringIO(),  # never written to; its encoding (UTF-8) lets rules draw lines, not dashes
             theme=rich_theme(variables, dark),
             color_system="truecolor",
             force_terminal=True,
@@ -90,7 +98,18 @@ class BlockRenderer:
         markdown = _AnswerMarkdown(source, self.code_theme)
         options: ConsoleOptions = self.console.options.update(width=max(1, width), highlight=False)
         lines = self.console.render_lines(markdown, options, pad=False)
-        return [Strip(Segment.simplify(line)) for line in lines]
+        strips = [Strip(Segment.simplify(line)) for line in lines]
+        # Rich spaces a lone block as if others surrounded it; the answer puts one blank line between blocks.
+        while strips and _blank(strips[0]):
+            strips.pop(0)
+        while strips and _blank(strips[-1]):
+            strips.pop()
+        return strips
+
+
+def _blank(strip: Strip) -> bool:
+    """A line with nothing on it (a code block's padding has its background: not blank)."""
+    return not strip.text.strip() and not any(segment.style and segment.style.bgcolor for segment in strip)
 
 
 _renderers: dict[str, BlockRenderer] = {}
