@@ -175,3 +175,28 @@ def test_stream_queue_keeps_order_and_holds_back_answer_beyond_the_limit() -> No
     assert queue.take(3) == [("content", "fgh"), ("reasoning", "again")]
     assert queue.take(0) == [] and queue.backlog == 2
     assert queue.take() == [("content", "ij")] and not queue and queue.backlog == 0
+
+
+def test_pace_sizes_and_spaces_batches_by_what_drawing_cost() -> None:
+    from rioagent.tui.stream_queue import (
+        BATCH_BUDGET_S,
+        DRAW_SHARE,
+        FLUSH_CHARS,
+        FLUSH_S,
+        MIN_FLUSH_CHARS,
+        Pace,
+    )
+
+    pace = Pace()
+    pace.after_batch(FLUSH_CHARS, 0.004)  # prose: cheap, full batches at the full rate
+    assert pace.chars == FLUSH_CHARS and pace.interval == FLUSH_S
+    for _ in range(8):  # code: 3x the budget for a full batch
+        cost = 3 * BATCH_BUDGET_S * pace.chars / FLUSH_CHARS
+        pace.after_batch(pace.chars, cost)
+    assert abs(pace.chars - FLUSH_CHARS / 3) < 20  # converges on what fits the budget
+    assert pace.interval == max(FLUSH_S, DRAW_SHARE * cost)
+    before = pace.chars
+    pace.after_batch(MIN_FLUSH_CHARS - 1, 1.0)  # a scrap at the end of a stream says nothing of the rate
+    assert pace.chars == before and pace.interval == DRAW_SHARE * 1.0
+    pace.after_batch(FLUSH_CHARS, 10.0)
+    assert pace.chars >= MIN_FLUSH_CHARS

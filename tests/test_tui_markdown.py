@@ -164,11 +164,12 @@ async def test_a_model_faster_than_the_screen_is_paced_and_nothing_is_lost(
         assert not producer.done()
         assert conversation._queued.backlog <= conversation_module.BACKLOG_CHARS + 20
         await asyncio.wait_for(producer, timeout=30)
+        timed = list(writes)
         await conversation.flush()
         await pilot.pause()
         # Each timed flush drew at most FLUSH_CHARS; the rest came at later frames.
-        assert len(writes) > len(answer) // conversation_module.FLUSH_CHARS
-        paced = [n for n in writes[:-1] if n > conversation_module.FLUSH_CHARS]
+        assert len(timed) > len(answer) // conversation_module.FLUSH_CHARS
+        paced = [n for n in timed if n > conversation_module.FLUSH_CHARS]
         assert not paced, paced
         while conversation.earlier:
             await conversation.load_earlier(10_000)
@@ -223,3 +224,70 @@ async def test_text_in_an_answer_can_be_selected_and_copied(tmp_path: Path) -> N
         await pilot.mouse_up(text, offset=(1 + 13, 0))
         await pilot.pause()
         assert app.screen.get_selected_text().strip() == "we read"
+
+
+def test_split_fence_reads_open_and_closed_code_blocks() -> None:
+    from rioagent.tui.markdown_blocks import split_fence
+
+    assert split_fence("```python\na\nb\n```\n\n") == ("```python\n", ["a\n", "b\n"], "```\n")
+    assert split_fence("````\nx\n```\ny") == ("````\n", ["x\n", "```\n", "y\n"], "````\n")  # still open
+    assert split_fence("~~~\nz\n~~~") == ("~~~\n", ["z\n"], "~~~")
+    assert split_fence("A paragraph.\n") is None and split_fence("``not a fence``\n") is None
+
+
+async def test_a_long_code_block_streams_in_pieces_and_reads_as_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rioagent.tui import markdown_render
+
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_idle(pilot, app)
+        code = "".join(f"def f{i}(x):\n    return x * {i}  # {i}\n" for i in range(150))
+        answer = "Here it is:\n\n```python\n" + code + "```\n\nDone.\n"
+        renders: list[int] = []
+        render = markdown_render.BlockRenderer._render
+
+        def counted(self: markdown_render.BlockRenderer, source: str, width: int) -> list:
+            renders.append(source.count("\n"))
+            return render(self, source, width)
+
+        streamed = AssistantText()
+        await app.conversation.mount(streamed)
+        monkeypatch.setattr(markdown_render.BlockRenderer, "_render", counted)
+        for line in answer.splitlines(keepends=True):
+            await streamed.write(line)
+            streamed.lines(90)  # drawn after every line, as a fast stream's frames would
+        # However long the block grew, no frame highlighted more than one piece of it afresh.
+        assert max(renders) <= markdown_render.FENCE_CHUNK_LINES + 2 < code.count("\n") / 4
+        monkeypatch.setattr(markdown_render.BlockRenderer, "_render", render)
+        whole = markdown_render.renderer_for(app)._render(answer.split("\n\n")[1], 90)  # Rich, in one go
+        drawn = [s.text for s in streamed.lines(90)]
+        start = drawn.index(whole[0].text)
+        assert drawn[start : start + len(whole)] == [s.text for s in whole]
+        assert drawn[-1].rstrip() == "Done."
+
+
+async def test_typing_holds_the_stream_back_for_a_moment_not_for_good(tmp_path: Path) -> None:
+    import time
+
+    from tests.test_tui_app import wait_for
+
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_idle(pilot, app)
+        conversation = app.conversation
+        await conversation.show(StepStarted(step=1))
+        typing = True
+        conversation.last_input_at = lambda: time.monotonic() if typing else 0.0  # a key every instant
+        started = time.monotonic()
+        await conversation.show(ContentDelta(text="Hello there."))
+        await asyncio.sleep(0.1)  # past the flush interval, within the hold
+        assert not conversation.query(AssistantText)  # the frame that shows the key draws no new text
+        # Held, but not frozen: it comes once the hold is over, though the typing goes on.
+        shown = lambda: [w.source for w in conversation.query(AssistantText)]  # noqa: E731
+        await wait_for(pilot, lambda: shown() == ["Hello there."])
+        assert time.monotonic() - started >= conversation_module.INPUT_HOLD_S
+        typing = False
+        await conversation.show(ContentDelta(text=" More."))
+        await wait_for(pilot, lambda: shown() == ["Hello there. More."])

@@ -102,6 +102,7 @@ class RioApp(SlashCommands, App[int]):
         self.conversation = Conversation(id="conversation")
         self.prompt_bar = PromptBar(self.workspace, self.prompt_history, id="prompt")
         self.status_bar = StatusBar(self.info, clock=self.clock, id="status")
+        self.conversation.last_input_at = lambda: self.prompt_bar.input.last_key_at
         yield self.conversation
         yield self.prompt_bar
         yield self.status_bar
@@ -142,6 +143,9 @@ class RioApp(SlashCommands, App[int]):
         finally:
             self._opened.set()
             self.status_bar.redraw()
+            from rioagent.tui.markdown_render import warm_up
+
+            await asyncio.to_thread(warm_up)
             gcpolicy.freeze_startup()  # Textual, the agent, the model's client: they live as long as the app
             gcpolicy.hold()
             self.set_interval(gcpolicy.QUIET_S / 2, self._collect_when_quiet)

@@ -56,3 +56,26 @@ class MarkdownBlocks:
         self.finished.extend(done)
         self.open = "".join(lines[starts[-1] :])
         return len(done)
+
+
+def split_fence(block: str) -> tuple[str, list[str], str] | None:
+    """A fenced code block as (opening line, code lines, closing line), the closing line made up when the
+    fence is still open; None for any other block."""
+    lines = block.splitlines(keepends=True)
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        return None
+    opener = lines[0].lstrip()
+    marker = opener[: len(opener) - len(opener.lstrip(opener[0]))] if opener[:1] in ("`", "~") else ""
+    if len(marker) < 3:
+        return None
+    body = lines[1:]
+    last = body[-1].strip() if body else ""
+    if body and last.startswith(marker) and not last.strip(marker[0]):
+        return lines[0], body[:-1], body[-1]
+    if body and not body[-1].endswith("\n"):
+        body[-1] += "\n"
+    return lines[0], body, marker + "\n"

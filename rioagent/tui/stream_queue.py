@@ -45,3 +45,25 @@ class StreamQueue:
             if kind == "content":
                 self.backlog -= len(text)
         return out
+
+
+FLUSH_S = 0.04  # streamed text reaches the screen in batches at least this far apart
+FLUSH_CHARS = 1500  # at most this much answer per batch (prose: a few ms to draw on a slow core)
+MIN_FLUSH_CHARS = 200
+BATCH_BUDGET_S = 0.015  # a batch should take about this long to draw (a code block costs ~8x prose)
+DRAW_SHARE = 3  # a batch that took t to draw waits DRAW_SHARE * t before the next one
+
+
+class Pace:
+    """How much streamed answer goes into a batch and how long until the next one, learnt from what the
+    last batch cost: the keyboard waits at most about one batch, and most of the time for none."""
+
+    def __init__(self) -> None:
+        self.interval = FLUSH_S
+        self.chars = FLUSH_CHARS
+
+    def after_batch(self, chars: int, seconds: float) -> None:
+        self.interval = max(FLUSH_S, DRAW_SHARE * seconds)
+        if chars >= MIN_FLUSH_CHARS and seconds > 0:
+            fits = chars * BATCH_BUDGET_S / seconds
+            self.chars = int(min(FLUSH_CHARS, max(MIN_FLUSH_CHARS, (self.chars + fits) / 2)))

@@ -30,7 +30,9 @@ class AssistantText(Widget):
         self._streaming = False
         self._drawn_for: tuple[int, str] | None = None  # (width, theme) the cached lines are for
         self._finished_lines: list[list[Strip]] = []  # per finished block, for _drawn_for
+        self._fence_chunks: dict[str, list[Strip]] = {}  # pieces of the open code block, drawn
         self._lines: list[Strip] | None = None
+        self._drawn: dict[int, tuple[Strip | None, tuple[object, ...], Strip]] = {}  # y -> line as drawn
 
     @property
     def source(self) -> str:
@@ -80,22 +82,35 @@ class AssistantText(Widget):
         # Trimmed off a long session's view: its lines are freed now, by reference counting, instead of
         # in a full garbage collection later (the widget itself sits in reference cycles).
         self._drawn_for, self._finished_lines, self._lines = None, [], None
+        self._fence_chunks, self._drawn = {}, {}
 
     # ---- drawing ---------------------------------------------------------------------------------------
+
+    def draw(self) -> None:
+        """Render what was written now, not at the next frame's layout. A widget mounted since the last
+        frame has no size yet: it will be as wide as its container's content, less its own padding."""
+        width = self.size.width
+        if not width and self.parent is not None:
+            width = self.parent.scrollable_content_region.width - self.styles.gutter.width  # type: ignore[attr-defined]
+        if width > 0:
+            self.lines(width)
 
     def lines(self, width: int) -> list[Strip]:
         """The answer's lines at this width: blocks one blank line apart."""
         key = (width, self.app.theme)
         if key != self._drawn_for:
             self._drawn_for, self._finished_lines, self._lines = key, [], None
+            self._fence_chunks = {}
         if self._lines is None:
             renderer = renderer_for(self.app)
             finished = self.blocks.finished
             while len(self._finished_lines) < len(finished):
-                self._finished_lines.append(renderer.render(finished[len(self._finished_lines)], width))
+                block = finished[len(self._finished_lines)]
+                self._finished_lines.append(renderer.render(block, width, self._fence_chunks))
+                self._fence_chunks = {}  # they were the open block's, now finished
             parts = list(self._finished_lines)
             if self.blocks.open.strip():
-                parts.append(renderer.render(self.blocks.open, width))
+                parts.append(renderer.render(self.blocks.open, width, self._fence_chunks))
             lines: list[Strip] = []
             for part in parts:
                 if part and lines:
@@ -113,11 +128,17 @@ class AssistantText(Widget):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         lines = self.lines(width)
+        source = lines[y] if y < len(lines) else None
         style = self.rich_style
-        strip = lines[y] if y < len(lines) else Strip.blank(width)
-        strip = strip.crop_extend(0, width, style).apply_style(style)
         selection = self.text_selection
-        if selection is not None and (span := selection.get_span(y)) is not None:
+        span = selection.get_span(y) if selection is not None else None
+        # Every frame of a stream redraws the visible lines; most are unchanged, and finishing one (the
+        # mouse offsets above all) costs more than Rich drew it in.
+        cached = self._drawn.get(y)
+        if cached is not None and cached[0] is source and cached[1] == (width, style, span):
+            return cached[2]
+        strip = (source or Strip.blank(width)).crop_extend(0, width, style).apply_style(style)
+        if span is not None:
             start, end = span
             end = strip.cell_length if end == -1 else min(end, strip.cell_length)
             if start < end:
@@ -125,7 +146,9 @@ class AssistantText(Widget):
                 highlight = self.screen.get_component_rich_style("screen--selection")
                 on_top = Strip(Segment.apply_style(chosen, post_style=highlight), chosen.cell_length)
                 strip = Strip.join([before, on_top, after])
-        return strip.apply_offsets(0, y)  # where the mouse is, in the answer's text: selecting works
+        strip = strip.apply_offsets(0, y)  # where the mouse is, in the answer's text: selecting works
+        self._drawn[y] = (source, (width, style, span), strip)
+        return strip
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         """The selected text, as drawn (copy from an answer as from anywhere on the screen)."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
@@ -49,7 +51,7 @@ from rioagent.events import (
 )
 from rioagent.tui import replay
 from rioagent.tui.css import load_css
-from rioagent.tui.stream_queue import StreamQueue
+from rioagent.tui.stream_queue import FLUSH_CHARS, Pace, StreamQueue
 from rioagent.tui.streamfilter import ToolCallFilter
 from rioagent.tui.widgets.notice import NoticeView
 from rioagent.tui.widgets.recipes import Piece, Trimmed, assistant_text, recipe, thought, weight
@@ -62,11 +64,9 @@ if TYPE_CHECKING:
     from rioagent.tui.widgets.thought import Thought
 
 WINDOW = 120  # widgets mounted when a long log is replayed
-FLUSH_S = 0.04  # streamed text reaches the screen in batches at most this far apart
-# At most this much of an answer per batch: drawing it takes a few ms on a slow core, so a model faster
-# than the screen (about 8,000 tokens/s) makes the view lag the stream, not the keyboard.
-FLUSH_CHARS = 1500
-BACKLOG_CHARS = 2 * FLUSH_CHARS
+BACKLOG_CHARS = 2 * FLUSH_CHARS  # answer queued beyond this holds the model back (see show)
+INPUT_QUIET_S = 0.06  # after a key, the stream waits this long (a frame or two) ...
+INPUT_HOLD_S = 0.2  # ... but never longer than this at a stretch, or steady typing would freeze it
 SPLIT_CHARS = 3000  # a streamed answer longer than this continues in a new widget at a block boundary
 CHUNK = 60  # earlier widgets mounted each time the top is reached
 # Mounted nodes (a Markdown widget counts its blocks) kept while following the output: a few screens.
@@ -101,6 +101,9 @@ class Conversation(VerticalScroll, can_focus=True):
         self._room = asyncio.Event()  # set while the answer's backlog is within BACKLOG_CHARS
         self._room.set()
         self._flush_timer: Timer | None = None
+        self._pace = Pace()
+        self._held_since: float | None = None  # monotonic: since when the stream waits for typing
+        self.last_input_at: Callable[[], float] = lambda: 0.0  # monotonic; the app points it at the prompt
         self._lock = asyncio.Lock()
 
     def on_mount(self) -> None:
@@ -246,8 +249,8 @@ class Conversation(VerticalScroll, can_focus=True):
     async def show(self, event: Event) -> None:
         """Show one agent event (the only entry point the app uses).
 
-        Streamed pieces are only queued here (a string append) and reach their widget at most FLUSH_S
-        later, in one write: a widget update per token would cost a frame per token. Any other event
+        Streamed pieces are only queued here (a string append) and reach their widget in batches (see
+        Pace), one write per batch: a widget update per token would cost a frame per token. Any other event
         first flushes what is queued, so the order on screen stays the order of the events.
 
         A model faster than the screen is held back here (the agent awaits this) once BACKLOG_CHARS of
@@ -256,7 +259,7 @@ class Conversation(VerticalScroll, can_focus=True):
             kind = "reasoning" if isinstance(event, ReasoningDelta) else "content"
             self._queued.put(kind, event.text)
             if self._flush_timer is None:
-                self._flush_timer = self.set_timer(FLUSH_S, self._paced_flush)
+                self._flush_timer = self.set_timer(self._pace.interval, self._paced_flush)
             if kind == "content" and self._queued.backlog > BACKLOG_CHARS:
                 self._room.clear()
                 with contextlib.suppress(TimeoutError):  # never stuck: a view torn down draws nothing
@@ -322,14 +325,28 @@ class Conversation(VerticalScroll, can_focus=True):
             await self._trim()
 
     async def _paced_flush(self) -> None:
-        """The flush timer's: at most FLUSH_CHARS of the answer per frame, the rest at the next one."""
+        """The flush timer's: a batch of the answer sized and spaced by what drawing costs (see Pace).
+        Typing comes first: for INPUT_QUIET_S after a key the stream waits (at most INPUT_HOLD_S in all),
+        so the frame that shows the key is not also drawing new text."""
+        now = time.monotonic()
+        quiet = self.last_input_at() + INPUT_QUIET_S - now
+        if quiet > 0 and now - (self._held_since or now) < INPUT_HOLD_S:
+            self._held_since = self._held_since or now
+            self._flush_timer = self.set_timer(quiet, self._paced_flush)
+            return
+        self._held_since = None
+        started = time.perf_counter()
         async with self._lock:
-            await self._drain(FLUSH_CHARS)
+            drawn = await self._drain(self._pace.chars)
+            if self._text is not None:
+                self._text.draw()  # here rather than in the next frame: its cost is counted
             await self._trim()
-            if self._queued and self._flush_timer is None:
-                self._flush_timer = self.set_timer(FLUSH_S, self._paced_flush)
+        self._pace.after_batch(drawn, time.perf_counter() - started)
+        if self._queued and self._flush_timer is None:
+            self._flush_timer = self.set_timer(self._pace.interval, self._paced_flush)
 
-    async def _drain(self, limit: int | None = None) -> None:
+    async def _drain(self, limit: int | None = None) -> int:
+        """Write what is queued (at most `limit` characters of answer); returns how much answer."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
@@ -338,6 +355,7 @@ class Conversation(VerticalScroll, can_focus=True):
             self._room.set()
         for kind, text in taken:
             await (self._reasoning(text) if kind == "reasoning" else self._content(text))
+        return sum(len(text) for kind, text in taken if kind == "content")
 
     async def _reasoning(self, text: str) -> None:
         if self._thought is None:
@@ -360,6 +378,7 @@ class Conversation(VerticalScroll, can_focus=True):
             # A long answer goes on in a new widget, from its open block: finished widgets can be
             # trimmed off the view, and a split at a block boundary never cuts a code block in two.
             rest = self._text.split_off()
+            self._text.draw()  # the blocks just finished, counted with this batch (see _paced_flush)
             await self._text.finish()
             self._text = assistant_text(step=self.step, continued=True)
             await self._add(self._text)
