@@ -6,8 +6,9 @@ takes to reach the screen while it streams. Prints one JSON object.
 - first paint: a fresh interpreter runs the `rioagent` path (CLI import, settings, the app, an
   endpoint model) headless until its first frame reaches the driver; torch must not be imported by
   then. Target < 1 s. `settled` is when the app is next idle (the model and agent load after the frame).
-- streaming: a zero-latency model streams one token per chunk (a thought, then Markdown prose with code blocks) into the
-  real app through the real agent loop; tokens/s is counted from the prompt to the run's end.
+- streaming: a zero-latency model streams one token per chunk (a thought, then Markdown prose with code
+  blocks) into the real app through the real agent loop; tokens/s is counted from the prompt to the
+  run's end.
   Target >= 2,000 tokens/s.
 - key latency: while that stream runs, a key is posted to the prompt every 50 ms; the time until the
   character is in the prompt and a frame has been drawn after it. Target < 100 ms. The view draws the
