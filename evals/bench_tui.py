@@ -226,7 +226,7 @@ async def streaming(tokens: int, keys: int) -> dict[str, Any]:
             while app.conversation.earlier:
                 await app.conversation.load_earlier(10_000)
             await pilot.pause()
-            texts = [w.streamed or w.source for w in app.conversation.query("AssistantText")]
+            texts = [w.source for w in app.conversation.query("AssistantText")]
             streamed = sum(len(t.split()) for t in texts)
     latencies.sort()
     return {

@@ -168,7 +168,7 @@ async def test_whole_task_approve_diff_interrupt_undo_resume(tmp_path: Path) -> 
         assert "add() subtracts." in thoughts[0].body.source
         await pilot.press("enter")
         assert thoughts[0].collapsed and not thoughts[0].scroller.display
-        assert any("Fixed `add`" in a.streamed or "Fixed" in a.source for a in widgets(app, AssistantText))
+        assert any("Fixed `add`" in a.source for a in widgets(app, AssistantText))
         assert widgets(app, RunResult)[-1].status == "done"
         status = str(app.status_bar.left.render())
         assert "step 4" in status and "scripted" in status and "ctx" in status and "↑" in status

@@ -1,11 +1,9 @@
 """Streamed text waiting to be drawn: runs of one kind (the thought or the answer) in arrival order.
 
-Queuing a token is a list append; the conversation takes what is queued at most every FLUSH_S and draws
-it in one write per run, a bounded amount of answer at a time."""
+Queuing a token is a list append; the conversation takes what is queued in batches (sized and spaced
+by Pace, below) and draws it in one write per run, a bounded amount of answer at a time."""
 
 from __future__ import annotations
-
-KINDS = ("reasoning", "content")
 
 
 class StreamQueue:

@@ -26,7 +26,6 @@ class AssistantText(Widget):
         self.step = step
         self.continued = continued  # the rest of a long answer, after an earlier widget
         self.blocks = MarkdownBlocks(markdown)
-        self.streamed = ""  # everything written while streaming
         self._streaming = False
         self._drawn_for: tuple[int, str] | None = None  # (width, theme) the cached lines are for
         self._finished_lines: list[list[Strip]] = []  # per finished block, for _drawn_for
@@ -51,7 +50,6 @@ class AssistantText(Widget):
         if not text:
             return
         self._streaming = True
-        self.streamed += text
         self.blocks.append(text)
         self._lines = None
         self.refresh(layout=True)
@@ -59,7 +57,6 @@ class AssistantText(Widget):
     def split_off(self) -> str:
         """Take the open block out of this answer (it continues in another widget); returns its text."""
         rest, self.blocks.open = self.blocks.open, ""
-        self.streamed = self.blocks.source
         self._lines = None
         self.refresh(layout=True)
         return rest
@@ -68,8 +65,7 @@ class AssistantText(Widget):
         """Stop streaming; when the finished text differs from what streamed (calls cut out, a retry),
         show the finished text instead."""
         self._streaming = False
-        if final is not None and final.strip() != self.streamed.strip():
-            self.streamed = final
+        if final is not None and final.strip() != self.source.strip():
             await self.update(final)
 
     async def update(self, markdown: str) -> None:

@@ -374,7 +374,7 @@ class Conversation(VerticalScroll, can_focus=True):
             self._text = assistant_text(step=self.step)
             await self._add(self._text)
         await self._text.write(shown)
-        if len(self._text.streamed) > SPLIT_CHARS and self._text.blocks.finished:
+        if len(self._text.source) > SPLIT_CHARS and self._text.blocks.finished:
             # A long answer goes on in a new widget, from its open block: finished widgets can be
             # trimmed off the view, and a split at a block boundary never cuts a code block in two.
             rest = self._text.split_off()

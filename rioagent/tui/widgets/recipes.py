@@ -56,7 +56,7 @@ def recipe(widget: Widget, current_thought: Thought | None = None) -> Callable[[
         text: AssistantText = widget  # type: ignore[assignment]
         if text.streaming:
             return None
-        source, continued = text.streamed or text.source, text.continued
+        source, continued = text.source, text.continued
         return lambda: assistant_text(source, step=step, continued=continued)
     if type(widget).__name__ == "Thought":
         folded: Thought = widget  # type: ignore[assignment]
