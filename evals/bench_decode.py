@@ -3,7 +3,8 @@
 A random-weight Qwen3.5-MoE with the real dims and 4 layers (3 Gated-DeltaNet + 1 attention, ~57 GB in
 bf16). In one run it measures:
 - copy bandwidth, and from it the memory-bandwidth floor per layer per token (active bytes / bandwidth);
-- transformers' generate() ms per layer per token (the baseline) and ours (the captured decode step);
+- transformers' generate() ms per layer per token (the baseline) and ours (the captured decode step, with
+  its pieces eager and through torch.compile);
 - prefill tokens/s at 4k tokens;
 - TTFT of an agent step (200 new tokens) at 1k, 16k and 64k context, with and without prefix reuse.
 Per-layer figures subtract the LM head (final norm + 248,320-row projection), timed on its own, from a
@@ -280,6 +281,17 @@ def main() -> None:
     eager.states = runner.states  # share the (large) cache
     eager_step = ours_decode_ms(eager, context=1024, steps=20)
     out["ours_eager_ms_per_layer"] = round((eager_step - head) / n, 4)
+    # The same captured step with its small kernels fused by torch.compile (`compile_decode = true`).
+    compiled = Qwen35Runner(model, max_len, graphs=True, chunk=4096, compile=True)
+    compiled.states = runner.states
+    started = time.perf_counter()
+    compiled_step = ours_decode_ms(compiled, context=1024, steps=100)
+    out["compiled_first_use_s"] = round(time.perf_counter() - started, 1)
+    out["compile_error"] = compiled.compile_error
+    out["ours_compiled_ms_per_layer"] = round((compiled_step - head) / n, 4)
+    out["ours_compiled_over_floor"] = round((compiled_step - head) / n / floor_ms, 2)
+    del compiled
+    print(json.dumps(out), file=sys.stderr, flush=True)  # what is known so far, should a time limit cut in
     engine = Engine(
         runner,
         SpecialIds(stop=frozenset(), message_start=IM_START),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -38,6 +39,71 @@ def graphed_ms(fn, iters: int = 50) -> float:
 
 def nbytes(module: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def kernel_table(runner: Qwen35Runner, steps: int = 5) -> dict:
+    """The kernels of un-captured decode steps: how many, and where the device time goes."""
+    from torch.profiler import ProfilerActivity, profile
+
+    embed = runner.embed_ids([5])
+    for _ in range(3):
+        runner.decode(embed, 1100)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            runner.decode(embed, 1100)
+        torch.cuda.synchronize()
+    events = prof.key_averages()
+    rows = [
+        {
+            "kernel": e.key[:90],
+            "calls_per_step": e.count // steps,
+            "us_per_step": round(e.device_time_total / steps, 1),
+        }
+        for e in sorted(events, key=lambda e: -e.device_time_total)[:25]
+    ]
+    return {
+        "kernel_us_per_step": round(sum(e.device_time_total for e in events) / steps, 1),
+        "kernels_per_step": sum(e.count for e in events) // steps,
+        "top_kernels": rows,
+    }
+
+
+def attention_prefill_by_context(attn: torch.nn.Module, inv_freq: torch.Tensor, new: int = 200) -> dict:
+    """An agent step's attention prefill (200 new tokens) after 1k and after 64k of context, with each SDPA
+    backend forced: where TTFT's growth with context comes from, and which kernel the default picks."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    kv_heads, d = attn.config.num_key_value_heads, attn.head_dim
+    keys = torch.randn(kv_heads, 66_000, d, dtype=torch.bfloat16, device="cuda")
+    state = L.AttentionState(keys, keys.clone())
+    x = torch.randn(new, attn.config.hidden_size, dtype=torch.bfloat16, device="cuda")
+    out: dict = {}
+    for start in (1024, 65_536):
+        positions = torch.arange(start, start + new, device="cuda")
+        run = partial(
+            L.attention_prefill, attn, x, state, start, *L.rope_tables(inv_freq, 1.0, positions, x.dtype)
+        )
+        row = {}
+        for name, backends in (
+            ("default", None),
+            ("flash", [SDPBackend.FLASH_ATTENTION]),
+            ("efficient", [SDPBackend.EFFICIENT_ATTENTION]),
+            ("cudnn", [SDPBackend.CUDNN_ATTENTION]),
+            ("math", [SDPBackend.MATH]),
+        ):
+            L._LOWER_RIGHT_OK = True
+            try:
+                if backends is None:
+                    row[name] = round(cuda_ms(run, 5), 3)
+                else:
+                    with sdpa_kernel(backends):
+                        row[name] = round(cuda_ms(run, 5), 3)
+            except Exception as exc:  # a backend that cannot run this shape says so
+                row[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}"
+            row[f"{name}_lower_right_ok"] = L._LOWER_RIGHT_OK
+        out[str(start)] = row
+    return out
 
 
 def main() -> None:
@@ -89,37 +155,22 @@ def main() -> None:
     top_i = torch.randperm(512, device="cuda")[:10][None]
     top_w = torch.full((1, 10), 0.1, dtype=torch.bfloat16, device="cuda")
     out["experts_grouped_mm"] = round(graphed_ms(lambda: L._experts(mlp.experts, x, top_i, top_w)), 4)
+
     def gathered():
         return torch.bmm(
             mlp.experts.gate_up_proj.index_select(0, top_i[0]),
             x.expand(10, -1)[:, :, None],
         )
+
     out["experts_gather_bmm_gate_up_only"] = round(graphed_ms(gathered), 4)
     out["experts_floor_ms"] = round(10 * per_expert / bw * 1000, 4)
-    from torch.profiler import ProfilerActivity, profile
-
     runner.use_graphs = False
-    embed = runner.embed_ids([5])
-    for _ in range(3):
-        runner.decode(embed, 1100)
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(5):
-            runner.decode(embed, 1100)
-        torch.cuda.synchronize()
-    rows = []
-    for e in sorted(prof.key_averages(), key=lambda e: -e.device_time_total)[:25]:
-        rows.append(
-            {
-                "kernel": e.key[:90],
-                "calls_per_step": e.count // 5,
-                "us_per_step": round(e.device_time_total / 5, 1),
-            }
-        )
-    total = sum(e.device_time_total for e in prof.key_averages()) / 5
-    out["eager_step_kernel_us"] = round(total, 1)
-    out["eager_kernels_per_step"] = sum(e.count for e in prof.key_averages()) // 5
-    out["top_kernels"] = rows
+    out["eager_step"] = kernel_table(runner)
+    compiled = Qwen35Runner(model, 4096, graphs=False, compile=True)
+    compiled.states = runner.states
+    out["compiled_step"] = kernel_table(compiled)
+    out["compile_error"] = compiled.compile_error
+    out["attention_prefill_200_new"] = attention_prefill_by_context(layer3.self_attn, runner.inv_freq)
     print(json.dumps(out, indent=1))
 
 

@@ -49,6 +49,7 @@ class ModelProfile:
     max_memory: dict[str, str] = field(default_factory=dict)
     dtype: str = "bfloat16"
     experts_implementation: str = "grouped_mm"
+    compile_decode: bool = False  # fuse the decode step's kernels with torch.compile (slower first step)
     offline: bool = False
 
     def api_key(self) -> str:

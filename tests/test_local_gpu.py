@@ -39,10 +39,11 @@ def agree(a, b, min_cos=0.999):
     assert cos > min_cos, f"cosine {cos:.5f}"
 
 
-def test_captured_decode_equals_eager_across_buckets():
+@pytest.mark.parametrize("compile", [False, True], ids=["eager-step", "compiled-step"])
+def test_captured_decode_equals_eager_across_buckets(compile):
     model = random_model()
     ids = torch.randint(0, 200_000, (300,), device="cuda")
-    graphed = Qwen35Runner(model, 1024, graphs=True)
+    graphed = Qwen35Runner(model, 1024, graphs=True, compile=compile)
     eager = Qwen35Runner(model, 1024, graphs=False)
     assert graphed.use_graphs
     for runner in (graphed, eager):
@@ -52,6 +53,8 @@ def test_captured_decode_equals_eager_across_buckets():
         b = eager.decode(eager.embed_ids(ids[pos : pos + 1]), pos)
         torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-2)
     assert sorted(graphed.segments[0].graphs) == [256, 512]
+    assert graphed.compile_error == ""
+    assert graphed.steps.compiled == compile
 
 
 def test_bf16_layers_agree_with_transformers_on_gpu():

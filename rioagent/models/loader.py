@@ -163,7 +163,7 @@ def load_checkpoint(profile: ModelProfile, *, graphs: bool | None = None) -> Loa
     if qwen35:
         from rioagent.models.qwen35_runner import Qwen35Runner
 
-        runner: Any = Qwen35Runner(model, context, graphs=graphs)
+        runner: Any = Qwen35Runner(model, context, graphs=graphs, compile=profile.compile_decode)
     else:
         from rioagent.models.hf_runner import HFRunner
 

@@ -111,12 +111,14 @@ def deltanet_step(attn: torch.nn.Module, x: torch.Tensor, state: DeltaNetState) 
     mixed = F.silu(conv).to(x.dtype)[None, :]
     q, k, v, g, beta = _delta_inputs(attn, x, mixed)
     q, k, v, g, beta = q[0], k[0], v[0], g[0], beta[0]  # (heads, dim) and (heads,)
-    s = state.recurrent * g.exp()[:, None, None]
-    remembered = (s * k[:, :, None]).sum(-2)
+    # In place and as batched products: the float32 state (4 MB a layer at the real dims) is read three
+    # times and written twice, instead of passing through a temporary at every elementwise step.
+    s = state.recurrent
+    s.mul_(g.exp()[:, None, None])
+    remembered = torch.bmm(k[:, None, :], s)[:, 0]  # (heads, v_dim)
     delta = (v - remembered) * beta[:, None]
-    s = s + k[:, :, None] * delta[:, None, :]
-    state.recurrent.copy_(s)
-    core = (s * q[:, :, None]).sum(-2)  # (heads, v_dim)
+    s.baddbmm_(k[:, :, None], delta[:, None, :])
+    core = torch.bmm(q[:, None, :], s)[:, 0]
     return _delta_output(attn, x, core[None])
 
 
@@ -181,6 +183,34 @@ def _qkv(attn: torch.nn.Module, x: torch.Tensor, cos: torch.Tensor, sin: torch.T
     return q, k, v, gate.reshape(t, -1)
 
 
+def attention_query(
+    attn: torch.nn.Module, x: torch.Tensor, state: AttentionState, pos: torch.Tensor, cos, sin
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One token at position `pos` (a (1,) tensor, so a captured graph can move it): write its key and
+    value into the cache; return its query, shaped for `attend_cache`, and its output gate."""
+    q, k, v, gate = _qkv(attn, x, cos, sin)
+    state.keys.index_copy_(1, pos, k.transpose(0, 1).to(state.keys.dtype))
+    state.values.index_copy_(1, pos, v.transpose(0, 1).to(state.values.dtype))
+    # One query position: the query heads sharing a kv head become rows of that head's attention, so the
+    # fused kernel (softmax in float32) runs without repeating K/V.
+    return q.view(1, state.keys.shape[0], -1, attn.head_dim), gate
+
+
+def attend_cache(
+    state: AttentionState, query: torch.Tensor, pos: torch.Tensor, length: int, scale: float
+) -> torch.Tensor:
+    """Attention over the first `length` cache slots (a fixed bucket, >= pos + 1); slots past `pos` are
+    masked. Returns (1, heads * head_dim)."""
+    keys, values = state.keys[None, :, :length], state.values[None, :, :length]
+    visible = (torch.arange(length, device=query.device) <= pos).view(1, 1, 1, length)
+    out = F.scaled_dot_product_attention(query, keys, values, attn_mask=visible, scale=scale)
+    return out.reshape(1, -1)
+
+
+def attention_output(attn: torch.nn.Module, attended: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+    return attn.o_proj(attended * torch.sigmoid(gate))
+
+
 def attention_step(
     attn: torch.nn.Module,
     x: torch.Tensor,
@@ -190,20 +220,9 @@ def attention_step(
     cos: torch.Tensor,
     sin: torch.Tensor,
 ) -> torch.Tensor:
-    """One token at position `pos` (a (1,) tensor, so a captured graph can move it); attends over the first
-    `length` cache slots (a fixed bucket, >= pos + 1; slots past pos are masked)."""
-    q, k, v, gate = _qkv(attn, x, cos, sin)
-    state.keys.index_copy_(1, pos, k.transpose(0, 1).to(state.keys.dtype))
-    state.values.index_copy_(1, pos, v.transpose(0, 1).to(state.values.dtype))
-    kv_heads, d = state.keys.shape[0], attn.head_dim
-    # One query position: the query heads sharing a kv head become rows of that head's attention, so the
-    # fused kernel (softmax in float32) runs without repeating K/V; the mask hides slots past `pos`.
-    query = q.view(1, kv_heads, -1, d)
-    keys, values = state.keys[None, :, :length], state.values[None, :, :length]
-    visible = (torch.arange(length, device=x.device) <= pos).view(1, 1, 1, length)
-    out = F.scaled_dot_product_attention(query, keys, values, attn_mask=visible, scale=attn.scaling)
-    out = out.reshape(1, -1)
-    return attn.o_proj(out * torch.sigmoid(gate))
+    """One token at position `pos`, attending over the first `length` cache slots."""
+    query, gate = attention_query(attn, x, state, pos, cos, sin)
+    return attention_output(attn, attend_cache(state, query, pos, length, attn.scaling), gate)
 
 
 def attention_prefill(

@@ -16,14 +16,14 @@ import torch
 from rioagent.models.qwen35_layers import (
     AttentionState,
     DeltaNetState,
+    attend_cache,
     attention_prefill,
-    attention_step,
     deltanet_prefill,
-    deltanet_step,
     moe,
     rms_norm,
     rope_tables,
 )
+from rioagent.models.qwen35_step import EAGER, LayerSteps, log
 
 MIN_BUCKET = 256
 
@@ -45,14 +45,23 @@ class _Segment:
     layers: list[int]
     head: bool
     pos: torch.Tensor  # (1,) int64 on `device`: the decode position, written before each replay
+    inv_freq: torch.Tensor  # the rotary frequencies, on `device`
     graphs: dict[int, tuple[Any, torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
 
 class Qwen35Runner:
-    """`model` is transformers' Qwen3_5MoeForCausalLM, already loaded and placed (any device_map)."""
+    """`model` is transformers' Qwen3_5MoeForCausalLM, already loaded and placed (any device_map).
+    `compile`: fuse the decode step's small kernels with torch.compile; if it fails (no compiler, an op it
+    cannot trace) the runner says why in `compile_error` and decodes eagerly."""
 
     def __init__(
-        self, model: torch.nn.Module, max_len: int, *, graphs: bool | None = None, chunk: int = 2048
+        self,
+        model: torch.nn.Module,
+        max_len: int,
+        *,
+        graphs: bool | None = None,
+        chunk: int = 2048,
+        compile: bool = False,
     ):
         text = model.model
         self.model = model
@@ -75,6 +84,9 @@ class Qwen35Runner:
         on_gpu = all(seg.device.type == "cuda" for seg in self.segments)
         self.use_graphs = on_gpu if graphs is None else graphs and on_gpu
         self._pools: dict[torch.device, Any] = {}
+        self.steps = LayerSteps(compiled=True) if compile else EAGER
+        self.compile_error = ""
+        self._steps_checked = not compile
 
     # --- state ------------------------------------------------------------------------------------------
 
@@ -170,6 +182,12 @@ class Qwen35Runner:
         graphs that is a static buffer, valid until the next call."""
         if pos >= self.max_len:
             raise ValueError(f"context of {pos + 1} tokens exceeds the engine's {self.max_len}")
+        if not embed.is_inference():
+            # Built outside inference mode (the engine's mixtures are): a compiled step would be compiled
+            # a second time for such an input.
+            embed = embed.clone()
+        if not self._steps_checked:
+            self._check_compiled(embed, pos)
         if not self.use_graphs:
             for seg in self.segments:
                 seg.pos.fill_(pos)
@@ -191,21 +209,36 @@ class Qwen35Runner:
         return hidden
 
     def _run_segment(self, seg: _Segment, hidden: torch.Tensor, length: int) -> torch.Tensor:
-        cos = sin = None
+        steps = self.steps
         for i in seg.layers:
             layer, state = self.layers[i], self.states[i]
-            normed = rms_norm(layer.input_layernorm, hidden)
             if isinstance(state, DeltaNetState):
-                mixed = deltanet_step(layer.linear_attn, normed, state)
-            else:
-                if cos is None:
-                    cos, sin = rope_tables(
-                        self.inv_freq.to(seg.device), self.rope_scaling, seg.pos, self.dtype
-                    )
-                mixed = attention_step(layer.self_attn, normed, state, seg.pos, length, cos, sin)
-            hidden = hidden + mixed
-            hidden = hidden + moe(layer.mlp, rms_norm(layer.post_attention_layernorm, hidden))
+                hidden = steps.deltanet(layer, hidden, state)
+                continue
+            query, gate = steps.attention_query(
+                layer, hidden, state, seg.pos, seg.inv_freq, self.rope_scaling
+            )
+            attended = attend_cache(state, query, seg.pos, length, layer.self_attn.scaling)
+            hidden = steps.attention_output(layer, hidden, attended, gate)
         return self._logits(hidden) if seg.head else hidden
+
+    def _check_compiled(self, embed: torch.Tensor, pos: int) -> None:
+        """Compile the decode pieces on a throwaway step (the state is put back after it), so a failure
+        falls back to eager decoding instead of ending the run."""
+        self._steps_checked = True
+        saved = self.snapshot()
+        try:
+            for seg in self.segments:
+                seg.pos.fill_(pos)
+            hidden = embed
+            for seg in self.segments:
+                hidden = self._run_segment(seg, hidden.to(seg.device), pos + 1)
+        except Exception as exc:  # Inductor and Triton raise many kinds; any one means: decode eagerly
+            self.compile_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
+            log.warning("torch.compile of the decode step failed, decoding eagerly: %s", self.compile_error)
+            self.steps = EAGER
+        finally:
+            self.restore(saved)
 
     def _capture(self, seg: _Segment, bucket: int, example: torch.Tensor) -> None:
         """Record one segment's decode step for one attention bucket. The warm-up runs write real state,
@@ -231,12 +264,14 @@ class Qwen35Runner:
         for i, layer in enumerate(self.layers):
             device = layer.input_layernorm.weight.device
             if not segments or segments[-1].device != device:
-                segments.append(_Segment(device, [], False, torch.zeros(1, dtype=torch.long, device=device)))
+                segments.append(self._segment(device))
             segments[-1].layers.append(i)
         head_device = self.head.weight.device
         if segments[-1].device != head_device:
-            segments.append(
-                _Segment(head_device, [], False, torch.zeros(1, dtype=torch.long, device=head_device))
-            )
+            segments.append(self._segment(head_device))
         segments[-1].head = True
         return segments
+
+    def _segment(self, device: torch.device) -> _Segment:
+        pos = torch.zeros(1, dtype=torch.long, device=device)
+        return _Segment(device, [], False, pos, self.inv_freq.to(device))
