@@ -15,7 +15,7 @@ from rioagent.config import ModelProfile  # noqa: E402
 from rioagent.models.engine import Engine, GenerationStats  # noqa: E402
 from rioagent.models.loader import load_checkpoint, special_ids  # noqa: E402
 from rioagent.models.qwen35_runner import Qwen35Runner  # noqa: E402
-from tests.tiny_qwen import tiny_config  # noqa: E402
+from tests.tiny_qwen import sharpen_routers, tiny_config  # noqa: E402
 
 
 def random_model(**overrides):
@@ -31,6 +31,7 @@ def random_model(**overrides):
         **overrides,
     )
     model = Qwen3_5MoeForCausalLM(config).to("cuda", torch.bfloat16).eval()
+    sharpen_routers(model)
     return model
 
 

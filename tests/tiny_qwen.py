@@ -88,6 +88,17 @@ def tiny_config(**overrides):  # -> Qwen3_5MoeTextConfig
     return Qwen3_5MoeTextConfig(**values)
 
 
+def sharpen_routers(model) -> None:
+    """At the init's std of 0.02 every router is close to uniform, so a rounding difference anywhere flips
+    a near-tie between experts and the logits jump; a trained router separates its choices. Comparisons of
+    bf16 implementations need the latter."""
+    import torch
+
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.mlp.gate.weight.normal_(0.0, 0.5)
+
+
 def build_tiny_qwen(directory: Path, *, seed: int = 0) -> Path:
     """Write config, random bf16 safetensors weights, tokenizer and chat template into `directory`."""
     import torch
@@ -106,8 +117,12 @@ def build_tiny_qwen(directory: Path, *, seed: int = 0) -> Path:
     model.config.dtype = torch.bfloat16
     model.save_pretrained(str(directory), safe_serialization=True)
     GenerationConfig(
-        eos_token_id=[IM_END_ID, ENDOFTEXT_ID], pad_token_id=ENDOFTEXT_ID, do_sample=True,
-        temperature=0.6, top_p=0.95, top_k=20,
+        eos_token_id=[IM_END_ID, ENDOFTEXT_ID],
+        pad_token_id=ENDOFTEXT_ID,
+        do_sample=True,
+        temperature=0.6,
+        top_p=0.95,
+        top_k=20,
     ).save_pretrained(str(directory))
     build_tokenizer(directory)
     (directory / "README.md").write_text(

@@ -28,18 +28,16 @@ class AttentionState:
 
 
 def rms_norm(module: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Qwen3.5's zero-centred RMSNorm: x / rms(x) * (1 + w), computed in float32."""
-    xf = x.float()
-    out = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + module.eps)
-    return (out * (1.0 + module.weight.float())).type_as(x)
+    """Qwen3.5's zero-centred RMSNorm: x / rms(x) * (1 + w), computed in float32 (one fused kernel for
+    the normalization instead of five)."""
+    scale = 1.0 + module.weight.float()
+    return F.rms_norm(x.float(), scale.shape, scale, module.eps).type_as(x)
 
 
 def _gated_rms_norm(module: torch.nn.Module, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
     dtype = x.dtype
-    xf = x.float()
-    xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + module.variance_epsilon)
-    out = module.weight * xf.to(dtype)
-    return (out * F.silu(gate.float())).to(dtype)
+    normed = F.rms_norm(x.float(), x.shape[-1:], eps=module.variance_epsilon).to(dtype)
+    return (module.weight * normed * F.silu(gate.float())).to(dtype)
 
 
 def _l2norm(x: torch.Tensor) -> torch.Tensor:
@@ -85,7 +83,9 @@ def _delta_inputs(attn: torch.nn.Module, x: torch.Tensor, mixed: torch.Tensor):
     if repeat > 1:
         q = q.repeat_interleave(repeat, dim=1)
         k = k.repeat_interleave(repeat, dim=1)
-    beta = attn.in_proj_b(x).float().sigmoid()
+    # The write strength is rounded to the weights' dtype, as transformers' forward rounds it; kept in
+    # float32 it moves the recurrent state off that forward's by a rounding every token.
+    beta = attn.in_proj_b(x).sigmoid().float()
     g = -attn.A_log.float().exp() * F.softplus(attn.in_proj_a(x).float() + attn.dt_bias.float())
     return q, k, v, g, beta
 
@@ -108,7 +108,9 @@ def deltanet_step(attn: torch.nn.Module, x: torch.Tensor, state: DeltaNetState) 
     conv = (window.float() * weight.float()).sum(-1)
     if attn.conv1d.bias is not None:
         conv = conv + attn.conv1d.bias.float()
-    mixed = F.silu(conv).to(x.dtype)[None, :]
+    # Rounded to the weights' dtype before the activation, as the prefill's conv1d (and transformers')
+    # rounds it: a decode step must see the inputs a prefill of the same tokens sees.
+    mixed = F.silu(conv.to(weight.dtype)).to(x.dtype)[None, :]
     q, k, v, g, beta = _delta_inputs(attn, x, mixed)
     q, k, v, g, beta = q[0], k[0], v[0], g[0], beta[0]  # (heads, dim) and (heads,)
     # In place and as batched products: the float32 state (4 MB a layer at the real dims) is read three
