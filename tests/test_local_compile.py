@@ -51,6 +51,37 @@ def test_compiled_decode_gives_the_eager_logits(model, fresh_dynamo):
     assert counters["stats"]["unique_graphs"] == 3
 
 
+def test_grouped_experts_in_bf16_eager_and_compiled_agree_with_the_gather(fresh_dynamo, monkeypatch):
+    """The GPU's expert path (grouped_mm, which runs on the CPU too) against the CPU's gather, eager and
+    through torch.compile. bf16 roundings differ between the three, so they are compared by cosine."""
+    from transformers.models.qwen3_5_moe import Qwen3_5MoeForCausalLM
+
+    from rioagent.models import qwen35_layers
+    from tests.tiny_qwen import sharpen_routers
+
+    torch.manual_seed(0)
+    dims = dict(num_experts=16, num_experts_per_tok=4, moe_intermediate_size=64)
+    model = Qwen3_5MoeForCausalLM(tiny_config(hidden_size=128, **dims)).to(torch.bfloat16).eval()
+    sharpen_routers(model)
+    ids = torch.randint(0, 200_000, (60,))
+    gather = Qwen35Runner(model, 512)
+    monkeypatch.setattr(qwen35_layers, "GROUPED_DEVICES", ("cuda", "cpu"))
+    grouped, compiled = Qwen35Runner(model, 512), Qwen35Runner(model, 512, compile=True)
+    cosines: dict[str, list[float]] = {"grouped": [], "compiled": []}
+    for runner in (gather, grouped, compiled):
+        runner.prefill(runner.embed_ids(ids[:40]), 0)
+    for pos in range(40, 60):
+        step = ids[pos : pos + 1]
+        expected = gather.decode(gather.embed_ids(step), pos)
+        for name, runner in (("grouped", grouped), ("compiled", compiled)):
+            got = runner.decode(runner.embed_ids(step), pos)
+            cosines[name].append(torch.nn.functional.cosine_similarity(got[None], expected[None])[0].item())
+    assert compiled.compile_error == ""
+    for name, values in cosines.items():
+        values.sort()
+        assert values[0] > 0.99 and values[len(values) // 2] > 0.9999, (name, values[0], values[10])
+
+
 def test_a_failed_compile_decodes_eagerly_and_says_why(model, fresh_dynamo, monkeypatch):
     import torch._inductor.config as inductor
 

@@ -278,6 +278,11 @@ def _causal_attention(query, keys, values, start: int, scale: float) -> torch.Te
 # --- Mixture of experts ---------------------------------------------------------------------------------
 
 
+# Where the grouped product runs the experts. It runs on the CPU too (tests route through it there), but
+# the gather below is faster for the small models that run on a CPU.
+GROUPED_DEVICES = ("cuda",)
+
+
 def _grouped_mm():
     return getattr(F, "grouped_mm", None) or getattr(torch, "_grouped_mm", None)
 
@@ -286,7 +291,7 @@ def _experts(experts: torch.nn.Module, x: torch.Tensor, top_i: torch.Tensor, top
     t, top_k = top_i.shape
     flat = top_i.reshape(-1)
     grouped = _grouped_mm()
-    if grouped is not None and x.is_cuda and x.dtype == torch.bfloat16:
+    if grouped is not None and x.device.type in GROUPED_DEVICES and x.dtype == torch.bfloat16:
         # Rows sorted by expert, one group per expert: reads only the chosen experts' weights, with no
         # host sync and no data-dependent shapes, so a decode step containing it can be captured.
         order = torch.argsort(flat, stable=True)
