@@ -141,6 +141,22 @@ def test_prefix_reuse_gives_the_logits_of_a_full_prefill(tiny):
     torch.testing.assert_close(reused, hf_logits(model, second)[-1], rtol=1e-4, atol=1e-4)
 
 
+def test_prefill_reads_the_head_once_however_many_messages(tiny):
+    model, tokenizer = tiny
+    engine = make_engine(model, tokenizer)
+    messages = [*CONVERSATION, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "go"}]
+    ids = prompt_ids(tokenizer, messages)
+    calls = []
+    hook = model.lm_head.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        logits = engine.prefill(ids, GenerationStats())
+    finally:
+        hook.remove()
+    assert len(engine.cache.snapshot_positions) >= 4  # one piece per message: four pieces at least
+    assert len(calls) == 1
+    torch.testing.assert_close(logits, hf_logits(model, ids)[-1], rtol=1e-4, atol=1e-4)
+
+
 def test_divergent_prompt_rolls_back_to_a_message_boundary(tiny):
     model, tokenizer = tiny
     engine = make_engine(model, tokenizer)

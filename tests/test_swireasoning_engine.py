@@ -53,10 +53,11 @@ class Recording:
         self.logits.append(logits.clone())
         return logits
 
-    def prefill(self, embeds, start):
+    def prefill(self, embeds, start, logits=True):
         self.logits.clear()
         self.fed.clear()
-        return self._out(self.inner.prefill(embeds, start))
+        out = self.inner.prefill(embeds, start, logits)
+        return None if out is None else self._out(out)
 
     def decode(self, embed, pos):
         self.fed.append(embed.clone())

@@ -138,16 +138,16 @@ class Qwen35Runner:
     # --- prefill ----------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def prefill(self, embeds: torch.Tensor, start: int) -> torch.Tensor:
+    def prefill(self, embeds: torch.Tensor, start: int, logits: bool = True) -> torch.Tensor | None:
         """Consume `embeds` (T, hidden) at positions start..start+T-1; return the last position's logits
-        (float32, vocab)."""
+        (float32, vocab), or None when `logits` is False (the head reads the whole vocabulary's rows)."""
         total = embeds.shape[0]
         if start + total > self.max_len:
             raise ValueError(f"context of {start + total} tokens exceeds the engine's {self.max_len}")
         hidden = embeds
         for offset in range(0, total, self.chunk):
             hidden = self._prefill_chunk(embeds[offset : offset + self.chunk], start + offset)
-        return self._logits(hidden[-1:])
+        return self._logits(hidden[-1:]) if logits else None
 
     def _prefill_chunk(self, hidden: torch.Tensor, start: int) -> torch.Tensor:
         t = hidden.shape[0]
