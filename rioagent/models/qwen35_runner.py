@@ -189,12 +189,7 @@ class Qwen35Runner:
         if not self._steps_checked:
             self._check_compiled(embed, pos)
         if not self.use_graphs:
-            for seg in self.segments:
-                seg.pos.fill_(pos)
-            hidden = embed
-            for seg in self.segments:
-                hidden = self._run_segment(seg, hidden.to(seg.device), pos + 1)
-            return hidden
+            return self._eager_step(embed, pos)
         bucket = attention_bucket(pos + 1, self.max_len)
         for seg in self.segments:
             seg.pos.fill_(pos)
@@ -206,6 +201,14 @@ class Qwen35Runner:
             inp.copy_(hidden)
             graph.replay()
             hidden = out
+        return hidden
+
+    def _eager_step(self, embed: torch.Tensor, pos: int) -> torch.Tensor:
+        for seg in self.segments:
+            seg.pos.fill_(pos)
+        hidden = embed
+        for seg in self.segments:
+            hidden = self._run_segment(seg, hidden.to(seg.device), pos + 1)
         return hidden
 
     def _run_segment(self, seg: _Segment, hidden: torch.Tensor, length: int) -> torch.Tensor:
@@ -228,11 +231,7 @@ class Qwen35Runner:
         self._steps_checked = True
         saved = self.snapshot()
         try:
-            for seg in self.segments:
-                seg.pos.fill_(pos)
-            hidden = embed
-            for seg in self.segments:
-                hidden = self._run_segment(seg, hidden.to(seg.device), pos + 1)
+            self._eager_step(embed, pos)
         except Exception as exc:  # Inductor and Triton raise many kinds; any one means: decode eagerly
             self.compile_error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}"
             log.warning("torch.compile of the decode step failed, decoding eagerly: %s", self.compile_error)
