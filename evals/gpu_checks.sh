@@ -41,7 +41,7 @@ part() {  # part NAME SECONDS COMMAND...: stdout to $OUT/NAME, stderr to $OUT/st
 
 # Benchmarks first: they are what a GPU session is for, and bench_decode's torch.compile fills Inductor's
 # cache for the profile. The limits add up to 560 s, under the device tool's 600 s per command.
-part bench_decode.json "${BENCH_DECODE_S:-230}" python3 evals/bench_decode.py
-part profile_decode.json "${PROFILE_DECODE_S:-70}" python3 evals/profile_decode.py
+part bench_decode.json "${BENCH_DECODE_S:-220}" python3 evals/bench_decode.py
+part profile_decode.json "${PROFILE_DECODE_S:-90}" python3 evals/profile_decode.py
 part test_local_gpu.log "${GPU_TESTS_S:-170}" python3 -m pytest -q -m gpu tests/test_local_gpu.py -p no:cacheprovider
-part bench_swireasoning.json "${BENCH_SWI_S:-90}" python3 evals/bench_swireasoning.py
+part bench_swireasoning.json "${BENCH_SWI_S:-80}" python3 evals/bench_swireasoning.py

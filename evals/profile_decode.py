@@ -37,6 +37,11 @@ def graphed_ms(fn, iters: int = 50) -> float:
     return cuda_ms(graph.replay, iters)
 
 
+def progress(out: dict) -> None:
+    """What is known so far, to stderr: a time limit that cuts the run short leaves these behind."""
+    print(json.dumps(out), file=sys.stderr, flush=True)
+
+
 def nbytes(module: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in module.parameters())
 
@@ -106,6 +111,28 @@ def attention_prefill_by_context(attn: torch.nn.Module, inv_freq: torch.Tensor, 
     return out
 
 
+def triton_gemv_variants(experts, x, top_i, top_w) -> dict:
+    """evals/expert_gemv.py's kernel for the routed experts, in a few block shapes: ms captured, and the
+    cosine of its output to the engine's grouped_mm path."""
+    try:
+        from expert_gemv import decode_experts
+    except ImportError as exc:
+        return {"error": f"no triton: {exc}"}
+    reference = L._experts(experts, x, top_i, top_w).float()
+    out: dict = {}
+    for block_n, block_k, warps in ((8, 1024, 4), (16, 512, 4), (32, 256, 4), (32, 512, 8), (64, 256, 8)):
+        run = partial(
+            decode_experts, experts, x, top_i, top_w, block_n=block_n, block_k=block_k, num_warps=warps
+        )
+        name = f"{block_n}x{block_k}w{warps}"
+        try:
+            cos = torch.nn.functional.cosine_similarity(run().float(), reference).item()
+            out[name] = {"ms": round(graphed_ms(run), 4), "cos_to_grouped_mm": round(cos, 6)}
+        except Exception as exc:  # one shape that does not compile should not hide the others
+            out[name] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:120]}"
+    return out
+
+
 def main() -> None:
     bw = copy_bandwidth()
     model, _config = build_model(4, REAL_DIMS)
@@ -164,11 +191,15 @@ def main() -> None:
 
     out["experts_gather_bmm_gate_up_only"] = round(graphed_ms(gathered), 4)
     out["experts_floor_ms"] = round(10 * per_expert / bw * 1000, 4)
+    out["experts_triton_gemv"] = triton_gemv_variants(mlp.experts, x, top_i, top_w)
+    progress(out)
     runner.use_graphs = False
     out["eager_step"] = kernel_table(runner)
+    progress(out)
     compiled = Qwen35Runner(model, 4096, graphs=False, compile=True)
     compiled.states = runner.states
     out["compiled_step"] = kernel_table(compiled)
+    progress(out)
     out["compile_error"] = compiled.compile_error
     out["attention_prefill_200_new"] = attention_prefill_by_context(layer3.self_attn, runner.inv_freq)
     print(json.dumps(out, indent=1))
