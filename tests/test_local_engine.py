@@ -141,20 +141,33 @@ def test_prefix_reuse_gives_the_logits_of_a_full_prefill(tiny):
     torch.testing.assert_close(reused, hf_logits(model, second)[-1], rtol=1e-4, atol=1e-4)
 
 
-def test_prefill_reads_the_head_once_however_many_messages(tiny):
+def test_one_pass_prefills_every_message_and_snapshots_each_boundary(tiny):
     model, tokenizer = tiny
-    engine = make_engine(model, tokenizer)
+    engine = make_engine(model, tokenizer, chunk=16)  # chunks of 16: boundaries fall inside chunks
     messages = [*CONVERSATION, {"role": "assistant", "content": "ok"}, {"role": "user", "content": "go"}]
     ids = prompt_ids(tokenizer, messages)
-    calls = []
-    hook = model.lm_head.register_forward_hook(lambda *_: calls.append(1))
+    heads, passes = [], []
+    hooks = [
+        model.lm_head.register_forward_hook(lambda *_: heads.append(1)),
+        model.model.layers[0].linear_attn.in_proj_qkv.register_forward_hook(lambda *_: passes.append(1)),
+    ]
     try:
         logits = engine.prefill(ids, GenerationStats())
     finally:
-        hook.remove()
-    assert len(engine.cache.snapshot_positions) >= 4  # one piece per message: four pieces at least
-    assert len(calls) == 1
-    torch.testing.assert_close(logits, hf_logits(model, ids)[-1], rtol=1e-4, atol=1e-4)
+        for hook in hooks:
+            hook.remove()
+    reference = hf_logits(model, ids)
+    torch.testing.assert_close(logits, reference[-1], rtol=1e-4, atol=1e-4)
+    assert len(heads) == 1
+    assert len(passes) == -(-len(ids) // 16)  # one pass: each chunk through the layer once
+    positions = engine.cache.snapshot_positions
+    assert len(positions) >= 4 and positions[-1] == len(ids)
+    # Each snapshot is the state after exactly its prefix: resuming from it gives the full forward's logits.
+    runner = engine.runner
+    for pos in positions[:-1]:
+        runner.restore(engine.cache._snapshots[pos])
+        resumed = runner.prefill(runner.embed_ids(ids[pos:]), pos)
+        torch.testing.assert_close(resumed, reference[-1], rtol=1e-4, atol=1e-4)
 
 
 def test_divergent_prompt_rolls_back_to_a_message_boundary(tiny):

@@ -53,11 +53,11 @@ class Recording:
         self.logits.append(logits.clone())
         return logits
 
-    def prefill(self, embeds, start, logits=True):
+    def prefill_with_snapshots(self, embeds, start, cuts, *, logits=True):
         self.logits.clear()
         self.fed.clear()
-        out = self.inner.prefill(embeds, start, logits)
-        return None if out is None else self._out(out)
+        out, snapshots = self.inner.prefill_with_snapshots(embeds, start, cuts, logits=logits)
+        return (None if out is None else self._out(out)), snapshots
 
     def decode(self, embed, pos):
         self.fed.append(embed.clone())

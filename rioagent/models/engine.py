@@ -29,6 +29,9 @@ class Runner(Protocol):
     def embedding_matrix(self) -> torch.Tensor: ...
     def embed_ids(self, ids: list[int]) -> torch.Tensor: ...
     def prefill(self, embeds: torch.Tensor, start: int, logits: bool = True) -> torch.Tensor | None: ...
+    def prefill_with_snapshots(
+        self, embeds: torch.Tensor, start: int, cuts: list[int], *, logits: bool = True
+    ) -> tuple[torch.Tensor | None, list[Any]]: ...
     def decode(self, embed: torch.Tensor, pos: int) -> torch.Tensor: ...
     def snapshot(self) -> Any: ...
     def restore(self, snapshot: Any) -> None: ...
@@ -124,17 +127,26 @@ class Engine:
         stats.prompt_tokens = len(prompt)
         stats.reused_tokens = plan.start
         stats.prefilled_tokens = len(prompt) - plan.start
-        logits = None
+        cuts = self._snapshot_cuts(boundaries(prompt, plan.start, self.special.message_start or -2))
+        logits, snapshots = self.runner.prefill_with_snapshots(
+            self.runner.embed_ids(prompt[plan.start :]), plan.start, cuts
+        )
         pos = plan.start
-        for cut in boundaries(prompt, plan.start, self.special.message_start or -2):
-            piece = prompt[pos:cut]
-            last = cut == len(prompt)  # only the prompt's end needs logits
-            logits = self.runner.prefill(self.runner.embed_ids(piece), pos, logits=last)
-            self.cache.consumed(piece)
-            self.cache.save(self.runner.snapshot())
+        for cut, snapshot in zip(cuts, snapshots, strict=True):
+            self.cache.consumed(prompt[pos:cut])
+            self.cache.save(snapshot)
             pos = cut
         assert logits is not None
         return logits
+
+    def _snapshot_cuts(self, cuts: list[int]) -> list[int]:
+        """The message boundaries to snapshot at: the newest, which the next steps return to, and in a
+        fresh conversation the first (its system prompt and task). The cache would drop the others at
+        once, and each costs the recurrent state's size."""
+        chosen = cuts[-max(1, self.cache.max_snapshots // 2) :]
+        if not self.cache.snapshot_positions and cuts[0] not in chosen:
+            chosen = [cuts[0], *chosen]
+        return chosen
 
     # --- decode -----------------------------------------------------------------------------------------
 

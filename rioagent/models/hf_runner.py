@@ -45,6 +45,11 @@ class HFRunner:
         )
         return out.logits[0, -1].float() if logits else None
 
+    def prefill_with_snapshots(
+        self, embeds: torch.Tensor, start: int, cuts: list[int], *, logits: bool = True
+    ) -> tuple[torch.Tensor | None, list[int]]:
+        return self.prefill(embeds, start, logits), list(cuts)  # a snapshot is a length
+
     def decode(self, embed: torch.Tensor, pos: int) -> torch.Tensor:
         return self.prefill(embed, pos)
 

@@ -9,6 +9,7 @@ Every function works on one sequence: hidden states are (T, hidden).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -159,18 +160,31 @@ def _chunk_delta_rule(q, k, v, g, beta, state: torch.Tensor, chunk: int = 64):
     return out, s
 
 
-def deltanet_prefill(attn: torch.nn.Module, x: torch.Tensor, state: DeltaNetState) -> torch.Tensor:
-    """A run of tokens (x: (T, hidden)) continuing from `state`; updates it in place."""
-    t = x.shape[0]
+def deltanet_prefill(
+    attn: torch.nn.Module, x: torch.Tensor, state: DeltaNetState, splits: Sequence[int] = ()
+) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """A run of tokens (x: (T, hidden)) continuing from `state`; updates it in place. Also returns the
+    state (conv, recurrent) as it stood after each of `splits` (positions in 1..T, ascending): the
+    recurrence runs piece by piece between them, everything else over the whole run at once."""
+    t, kept = x.shape[0], state.conv.shape[-1]
     mixed = attn.in_proj_qkv(x).t()  # (conv_dim, T)
-    window = torch.cat((state.conv, mixed.to(state.conv.dtype)), dim=-1)
-    state.conv.copy_(window[:, -state.conv.shape[-1] :])
+    window = torch.cat((state.conv, mixed.to(state.conv.dtype)), dim=-1)  # column kept + i is token i
+    state.conv.copy_(window[:, -kept:])
     conv = F.conv1d(window[None], attn.conv1d.weight, attn.conv1d.bias, groups=window.shape[0])[0]
     mixed = F.silu(conv.float()).to(x.dtype).t()[-t:]  # (T, conv_dim)
     q, k, v, g, beta = _delta_inputs(attn, x, mixed)
-    core, final = _chunk_delta_rule(q, k, v, g, beta, state.recurrent)
-    state.recurrent.copy_(final)
-    return _delta_output(attn, x, core)
+    ends = list(splits) if splits and splits[-1] == t else [*splits, t]
+    cores, saved, recurrent, begin = [], [], state.recurrent, 0
+    for end in ends:
+        core, recurrent = _chunk_delta_rule(
+            q[begin:end], k[begin:end], v[begin:end], g[begin:end], beta[begin:end], recurrent
+        )
+        cores.append(core)
+        if end in splits:
+            saved.append((window[:, end : end + kept].clone(), recurrent))
+        begin = end
+    state.recurrent.copy_(recurrent)
+    return _delta_output(attn, x, torch.cat(cores) if len(cores) > 1 else cores[0]), saved
 
 
 # --- Gated full attention -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ next write at that position replaces.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,8 @@ from rioagent.models.qwen35_layers import (
 from rioagent.models.qwen35_step import EAGER, LayerSteps, log
 
 MIN_BUCKET = 256
+
+Snapshot = list[tuple[torch.Tensor, torch.Tensor]]  # (conv, recurrent) of each DeltaNet layer, in order
 
 
 def attention_bucket(length: int, max_len: int) -> int:
@@ -109,11 +112,11 @@ class Qwen35Runner:
             torch.zeros(shape, dtype=weight.dtype, device=weight.device),
         )
 
-    def snapshot(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def snapshot(self) -> Snapshot:
         """Copies of the recurrent layers' state. Attention needs none: its cache is indexed by position."""
         return [(s.conv.clone(), s.recurrent.clone()) for s in self.states if isinstance(s, DeltaNetState)]
 
-    def restore(self, snapshot: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    def restore(self, snapshot: Snapshot) -> None:
         recurrent = [s for s in self.states if isinstance(s, DeltaNetState)]
         for state, (conv, rec) in zip(recurrent, snapshot, strict=True):
             state.conv.copy_(conv)
@@ -141,23 +144,41 @@ class Qwen35Runner:
     def prefill(self, embeds: torch.Tensor, start: int, logits: bool = True) -> torch.Tensor | None:
         """Consume `embeds` (T, hidden) at positions start..start+T-1; return the last position's logits
         (float32, vocab), or None when `logits` is False (the head reads the whole vocabulary's rows)."""
+        return self.prefill_with_snapshots(embeds, start, (), logits=logits)[0]
+
+    @torch.inference_mode()
+    def prefill_with_snapshots(
+        self, embeds: torch.Tensor, start: int, cuts: Sequence[int], *, logits: bool = True
+    ) -> tuple[torch.Tensor | None, list[Snapshot]]:
+        """`prefill`, plus a snapshot of the state after each position in `cuts` (absolute, ascending,
+        in start+1..start+T), all in one pass through the layers: a pass per message would pay every
+        layer's weights and launches once per message."""
         total = embeds.shape[0]
         if start + total > self.max_len:
             raise ValueError(f"context of {start + total} tokens exceeds the engine's {self.max_len}")
-        hidden = embeds
+        hidden, snapshots = embeds, []
         for offset in range(0, total, self.chunk):
-            hidden = self._prefill_chunk(embeds[offset : offset + self.chunk], start + offset)
-        return self._logits(hidden[-1:]) if logits else None
+            piece = embeds[offset : offset + self.chunk]
+            at = start + offset
+            splits = [cut - at for cut in cuts if at < cut <= at + piece.shape[0]]
+            hidden, saved = self._prefill_chunk(piece, at, splits)
+            snapshots.extend(saved)
+        return (self._logits(hidden[-1:]) if logits else None), snapshots
 
-    def _prefill_chunk(self, hidden: torch.Tensor, start: int) -> torch.Tensor:
+    def _prefill_chunk(
+        self, hidden: torch.Tensor, start: int, splits: list[int]
+    ) -> tuple[torch.Tensor, list[Snapshot]]:
         t = hidden.shape[0]
         tables: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        saved: list[Snapshot] = [[] for _ in splits]  # per split: (conv, recurrent) per DeltaNet layer
         for layer, kind, state in zip(self.layers, self.kinds, self.states, strict=True):
             device = layer.input_layernorm.weight.device
             hidden = hidden.to(device)
             normed = rms_norm(layer.input_layernorm, hidden)
             if kind == "linear_attention":
-                mixed = deltanet_prefill(layer.linear_attn, normed, state)
+                mixed, states = deltanet_prefill(layer.linear_attn, normed, state, splits)
+                for snapshot, layer_state in zip(saved, states, strict=True):
+                    snapshot.append(layer_state)
             else:
                 if device not in tables:
                     positions = torch.arange(start, start + t, device=device)
@@ -167,7 +188,7 @@ class Qwen35Runner:
                 mixed = attention_prefill(layer.self_attn, normed, state, start, *tables[device])
             hidden = hidden + mixed
             hidden = hidden + moe(layer.mlp, rms_norm(layer.post_attention_layernorm, hidden))
-        return hidden
+        return hidden, saved
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         hidden = hidden.to(self.norm.weight.device)
