@@ -8,6 +8,7 @@ next write at that position replaces.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,9 @@ from rioagent.models.qwen35_layers import (
     rms_norm,
     rope_tables,
 )
-from rioagent.models.qwen35_step import EAGER, LayerSteps, log
+from rioagent.models.qwen35_step import EAGER, LayerSteps
+
+log = logging.getLogger(__name__)
 
 MIN_BUCKET = 256
 

@@ -9,7 +9,6 @@ compiled again for every bucket.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import torch
@@ -24,8 +23,6 @@ from rioagent.models.qwen35_layers import (
     rms_norm,
     rope_tables,
 )
-
-log = logging.getLogger(__name__)
 
 
 def deltanet_layer(layer: torch.nn.Module, hidden: torch.Tensor, state: DeltaNetState) -> torch.Tensor:
