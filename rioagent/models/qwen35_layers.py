@@ -41,8 +41,11 @@ def _gated_rms_norm(module: torch.nn.Module, x: torch.Tensor, gate: torch.Tensor
     return (module.weight * normed * F.silu(gate.float())).to(dtype)
 
 
-def _l2norm(x: torch.Tensor) -> torch.Tensor:
-    return x * torch.rsqrt((x * x).sum(-1, keepdim=True) + 1e-6)
+def _l2norm(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """scale * x / sqrt(sum(x^2) + 1e-6) over the last dim, as FLA's l2norm, through the fused RMSNorm:
+    x / sqrt(mean(x^2) + 1e-6 / d) is sqrt(d) times it."""
+    d = x.shape[-1]
+    return F.rms_norm(x, (d,), eps=1e-6 / d) * (scale * d**-0.5)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -78,7 +81,7 @@ def _delta_inputs(attn: torch.nn.Module, x: torch.Tensor, mixed: torch.Tensor):
     q = q.reshape(t, attn.num_k_heads, attn.head_k_dim).float()
     k = k.reshape(t, attn.num_k_heads, attn.head_k_dim).float()
     v = v.reshape(t, attn.num_v_heads, attn.head_v_dim).float()
-    q = _l2norm(q) * attn.head_k_dim**-0.5
+    q = _l2norm(q, attn.head_k_dim**-0.5)
     k = _l2norm(k)
     repeat = attn.num_v_heads // attn.num_k_heads
     if repeat > 1:
