@@ -77,20 +77,9 @@ def test_decode_steps_match_transformers_forward(tiny):
 def test_bf16_decode_agrees_with_transformers_forward():
     """In bf16 every rounding the checkpoint's reference code does must be ours too (the DeltaNet write
     strength was once computed in float32: the state drifted, a cosine of 0.96 at some positions)."""
-    from transformers.models.qwen3_5_moe import Qwen3_5MoeForCausalLM
+    from tests.tiny_qwen import random_bf16_model
 
-    from tests.tiny_qwen import sharpen_routers, tiny_config
-
-    torch.manual_seed(0)
-    config = tiny_config(
-        hidden_size=256,
-        num_experts=16,
-        num_experts_per_tok=4,
-        moe_intermediate_size=128,
-        shared_expert_intermediate_size=128,
-    )
-    model = Qwen3_5MoeForCausalLM(config).to(torch.bfloat16).eval()
-    sharpen_routers(model)
+    model = random_bf16_model()
     ids = torch.randint(0, 200_000, (1, 300))
     reference = hf_logits(model, ids[0].tolist())
     runner = Qwen35Runner(model, 1024, chunk=64)

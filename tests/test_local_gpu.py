@@ -15,24 +15,11 @@ from rioagent.config import ModelProfile  # noqa: E402
 from rioagent.models.engine import Engine, GenerationStats  # noqa: E402
 from rioagent.models.loader import load_checkpoint, special_ids  # noqa: E402
 from rioagent.models.qwen35_runner import Qwen35Runner  # noqa: E402
-from tests.tiny_qwen import sharpen_routers, tiny_config  # noqa: E402
+from tests.tiny_qwen import random_bf16_model  # noqa: E402
 
 
 def random_model(**overrides):
-    from transformers.models.qwen3_5_moe import Qwen3_5MoeForCausalLM
-
-    torch.manual_seed(0)
-    config = tiny_config(
-        hidden_size=256,
-        num_experts=16,
-        num_experts_per_tok=4,
-        moe_intermediate_size=128,
-        shared_expert_intermediate_size=128,
-        **overrides,
-    )
-    model = Qwen3_5MoeForCausalLM(config).to("cuda", torch.bfloat16).eval()
-    sharpen_routers(model)
-    return model
+    return random_bf16_model("cuda", **overrides)
 
 
 def agree(a, b, min_cos=0.999):

@@ -99,6 +99,25 @@ def sharpen_routers(model) -> None:
             layer.mlp.gate.weight.normal_(0.0, 0.5)
 
 
+def random_bf16_model(device: str = "cpu", **overrides):
+    """A random Qwen3.5-MoE wider than the checkpoint fixture (hidden 256, 16 experts, 4 routed), in bf16
+    with trained-like routers: for comparing implementations at the precision the real model runs in."""
+    import torch
+    from transformers.models.qwen3_5_moe import Qwen3_5MoeForCausalLM
+
+    torch.manual_seed(0)
+    dims = dict(
+        hidden_size=256,
+        num_experts=16,
+        num_experts_per_tok=4,
+        moe_intermediate_size=128,
+        shared_expert_intermediate_size=128,
+    )
+    model = Qwen3_5MoeForCausalLM(tiny_config(**{**dims, **overrides})).to(device, torch.bfloat16).eval()
+    sharpen_routers(model)
+    return model
+
+
 def build_tiny_qwen(directory: Path, *, seed: int = 0) -> Path:
     """Write config, random bf16 safetensors weights, tokenizer and chat template into `directory`."""
     import torch
