@@ -53,11 +53,11 @@ class Recording:
         self.logits.append(logits.clone())
         return logits
 
-    def prefill_with_snapshots(self, embeds, start, cuts, *, logits=True):
+    def prefill_with_snapshots(self, embeds, start, cuts):
         self.logits.clear()
         self.fed.clear()
-        out, snapshots = self.inner.prefill_with_snapshots(embeds, start, cuts, logits=logits)
-        return (None if out is None else self._out(out)), snapshots
+        out, snapshots = self.inner.prefill_with_snapshots(embeds, start, cuts)
+        return self._out(out), snapshots
 
     def decode(self, embed, pos):
         self.fed.append(embed.clone())

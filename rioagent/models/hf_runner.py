@@ -27,28 +27,26 @@ class HFRunner:
         return self.model.get_input_embeddings()(torch.as_tensor(ids, dtype=torch.long, device=self.device))
 
     @torch.inference_mode()
-    def prefill(self, embeds: torch.Tensor, start: int, logits: bool = True) -> torch.Tensor | None:
+    def prefill(self, embeds: torch.Tensor, start: int) -> torch.Tensor:
         from transformers import DynamicCache
 
         if self._cache is None:
             self._cache = DynamicCache(config=self.model.config)
         self._truncate(start)
         positions = torch.arange(start, start + embeds.shape[0], device=self.device)[None]
-        # Without logits the head is skipped: the base model only fills the cache.
-        forward = self.model if logits else self.model.model
-        out = forward(
+        out = self.model(
             inputs_embeds=embeds[None],
             position_ids=positions,
             past_key_values=self._cache,
             use_cache=True,
-            **({"logits_to_keep": 1} if logits else {}),
+            logits_to_keep=1,
         )
-        return out.logits[0, -1].float() if logits else None
+        return out.logits[0, -1].float()
 
     def prefill_with_snapshots(
-        self, embeds: torch.Tensor, start: int, cuts: list[int], *, logits: bool = True
-    ) -> tuple[torch.Tensor | None, list[int]]:
-        return self.prefill(embeds, start, logits), list(cuts)  # a snapshot is a length
+        self, embeds: torch.Tensor, start: int, cuts: list[int]
+    ) -> tuple[torch.Tensor, list[int]]:
+        return self.prefill(embeds, start), list(cuts)  # a snapshot is a length
 
     def decode(self, embed: torch.Tensor, pos: int) -> torch.Tensor:
         return self.prefill(embed, pos)

@@ -144,15 +144,15 @@ class Qwen35Runner:
     # --- prefill ----------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def prefill(self, embeds: torch.Tensor, start: int, logits: bool = True) -> torch.Tensor | None:
+    def prefill(self, embeds: torch.Tensor, start: int) -> torch.Tensor:
         """Consume `embeds` (T, hidden) at positions start..start+T-1; return the last position's logits
-        (float32, vocab), or None when `logits` is False (the head reads the whole vocabulary's rows)."""
-        return self.prefill_with_snapshots(embeds, start, (), logits=logits)[0]
+        (float32, vocab)."""
+        return self.prefill_with_snapshots(embeds, start, ())[0]
 
     @torch.inference_mode()
     def prefill_with_snapshots(
-        self, embeds: torch.Tensor, start: int, cuts: Sequence[int], *, logits: bool = True
-    ) -> tuple[torch.Tensor | None, list[Snapshot]]:
+        self, embeds: torch.Tensor, start: int, cuts: Sequence[int]
+    ) -> tuple[torch.Tensor, list[Snapshot]]:
         """`prefill`, plus a snapshot of the state after each position in `cuts` (absolute, ascending,
         in start+1..start+T), all in one pass through the layers: a pass per message would pay every
         layer's weights and launches once per message."""
@@ -166,7 +166,7 @@ class Qwen35Runner:
             splits = [cut - at for cut in cuts if at < cut <= at + piece.shape[0]]
             hidden, saved = self._prefill_chunk(piece, at, splits)
             snapshots.extend(saved)
-        return (self._logits(hidden[-1:]) if logits else None), snapshots
+        return self._logits(hidden[-1:]), snapshots
 
     def _prefill_chunk(
         self, hidden: torch.Tensor, start: int, splits: list[int]
