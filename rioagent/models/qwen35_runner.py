@@ -137,6 +137,7 @@ class Qwen35Runner:
     def embedding_matrix(self) -> torch.Tensor:
         return self.embed.weight
 
+    @torch.inference_mode()
     def embed_ids(self, ids: list[int] | torch.Tensor) -> torch.Tensor:
         ids = torch.as_tensor(ids, dtype=torch.long, device=self.device)
         return self.embed(ids)
@@ -206,9 +207,9 @@ class Qwen35Runner:
         graphs that is a static buffer, valid until the next call."""
         if pos >= self.max_len:
             raise ValueError(f"context of {pos + 1} tokens exceeds the engine's {self.max_len}")
-        if not embed.is_inference():
-            # Built outside inference mode (the engine's mixtures are): a compiled step would be compiled
-            # a second time for such an input.
+        if self.steps.compiled and not embed.is_inference():
+            # Built outside inference mode (SwiReasoning's mixtures are): the compiled pieces would be
+            # compiled a second time for such an input.
             embed = embed.clone()
         if not self._steps_checked:
             self._check_compiled(embed, pos)
