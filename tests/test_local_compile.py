@@ -34,17 +34,22 @@ def fresh_dynamo():
     torch._dynamo.reset()
 
 
+def decoded_pairs(reference: Qwen35Runner, runner: Qwen35Runner, ids, start: int):
+    """Both runners prefill ids[:start], then decode the rest one token at a time: the logits, in pairs."""
+    for r in (reference, runner):
+        r.prefill(r.embed_ids(ids[:start]), 0)
+    for pos in range(start, len(ids)):
+        step = ids[pos : pos + 1]
+        yield reference.decode(reference.embed_ids(step), pos), runner.decode(runner.embed_ids(step), pos)
+
+
 def test_compiled_decode_gives_the_eager_logits(model, fresh_dynamo):
     from torch._dynamo.utils import counters
 
     counters.clear()
     ids = torch.randint(0, 5000, (40,))
     eager, compiled = Qwen35Runner(model, 512), Qwen35Runner(model, 512, compile=True)
-    for runner in (eager, compiled):
-        runner.prefill(runner.embed_ids(ids[:30]), 0)
-    for pos in range(30, 40):
-        expected = eager.decode(eager.embed_ids(ids[pos : pos + 1]), pos)
-        got = compiled.decode(compiled.embed_ids(ids[pos : pos + 1]), pos)
+    for expected, got in decoded_pairs(eager, compiled, ids, 30):
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
     assert compiled.steps.compiled and compiled.compile_error == ""
     # DeltaNet layer, attention query, attention output: three graphs for four layers and ten steps.
@@ -90,12 +95,9 @@ def test_a_failed_compile_decodes_eagerly_and_says_why(model, fresh_dynamo, monk
     monkeypatch.setattr(inductor, "force_disable_caches", True)
     ids = torch.randint(0, 5000, (20,))
     eager, runner = Qwen35Runner(model, 512), Qwen35Runner(model, 512, compile=True)
-    for r in (eager, runner):
-        r.prefill(r.embed_ids(ids[:10]), 0)
-    for pos in range(10, 20):
-        expected = eager.decode(eager.embed_ids(ids[pos : pos + 1]), pos)
+    for expected, got in decoded_pairs(eager, runner, ids, 10):
         # The failed attempt ran a step on the real state: it must have been put back.
-        torch.testing.assert_close(runner.decode(runner.embed_ids(ids[pos : pos + 1]), pos), expected)
+        torch.testing.assert_close(got, expected)
     assert not runner.steps.compiled
     assert "compiler" in runner.compile_error.lower(), runner.compile_error
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,16 @@ from rioagent.tui.widgets import conversation as conversation_module
 from rioagent.tui.widgets.assistant_text import AssistantText
 from tests.scripted_model import ScriptedModel, reply, xml_call
 from tests.test_tui_app import make_app, make_repo, wait_idle
+
+
+@asynccontextmanager
+async def idle_app(tmp_path: Path, size: tuple[int, int]) -> AsyncIterator[tuple[Any, Any]]:
+    """The app on a model that says nothing, started and idle: a conversation to stream into."""
+    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
+    async with app.run_test(size=size) as pilot:
+        await wait_idle(pilot, app)
+        yield app, pilot
+
 
 DOC = """# Plan
 
@@ -84,9 +97,7 @@ def text_of(widget: AssistantText, width: int) -> list[str]:
 
 
 async def test_a_streamed_answer_draws_what_the_whole_answer_draws(tmp_path: Path) -> None:
-    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
-    async with app.run_test(size=(90, 40)) as pilot:
-        await wait_idle(pilot, app)
+    async with idle_app(tmp_path, (90, 40)) as (app, pilot):
         whole, streamed = AssistantText(DOC), AssistantText()
         await app.conversation.mount(whole, streamed)
         rng = random.Random(3)
@@ -122,9 +133,7 @@ def code_style(widget: AssistantText) -> str:
 
 
 async def test_inline_code_follows_the_theme(tmp_path: Path) -> None:
-    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
-    async with app.run_test(size=(90, 30)) as pilot:
-        await wait_idle(pilot, app)
+    async with idle_app(tmp_path, (90, 30)) as (app, pilot):
         text = AssistantText(DOC)
         await app.conversation.mount(text)
         await pilot.pause()
@@ -179,9 +188,7 @@ async def test_a_model_faster_than_the_screen_is_paced_and_nothing_is_lost(
 
 
 async def test_a_long_answer_is_split_between_blocks_never_inside_a_code_block(tmp_path: Path) -> None:
-    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_idle(pilot, app)
+    async with idle_app(tmp_path, (100, 30)) as (app, pilot):
         conversation = app.conversation
         await conversation.show(StepStarted(step=1))
         code = "\n\n".join(f"line_{i} = {i}" for i in range(400))  # one block, blank lines inside
@@ -202,9 +209,7 @@ async def test_text_in_an_answer_can_be_selected_and_copied(tmp_path: Path) -> N
     from textual.geometry import Offset
     from textual.selection import Selection
 
-    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
-    async with app.run_test(size=(90, 30)) as pilot:
-        await wait_idle(pilot, app)
+    async with idle_app(tmp_path, (90, 30)) as (app, pilot):
         text = AssistantText("First we read `calc.py`, then fix it.\n\nSecond paragraph here.\n")
         await app.conversation.mount(text)
         await pilot.pause()
@@ -240,9 +245,7 @@ async def test_a_long_code_block_streams_in_pieces_and_reads_as_one(
 ) -> None:
     from rioagent.tui import markdown_render
 
-    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_idle(pilot, app)
+    async with idle_app(tmp_path, (100, 30)) as (app, _pilot):
         code = "".join(f"def f{i}(x):\n    return x * {i}  # {i}\n" for i in range(150))
         answer = "Here it is:\n\n```python\n" + code + "```\n\nDone.\n"
         renders: list[int] = []
@@ -273,9 +276,7 @@ async def test_typing_holds_the_stream_back_for_a_moment_not_for_good(tmp_path: 
 
     from tests.test_tui_app import wait_for
 
-    app = make_app(make_repo(tmp_path / "repo"), ScriptedModel([]))
-    async with app.run_test(size=(100, 30)) as pilot:
-        await wait_idle(pilot, app)
+    async with idle_app(tmp_path, (100, 30)) as (app, pilot):
         conversation = app.conversation
         await conversation.show(StepStarted(step=1))
         typing = True
